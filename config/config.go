@@ -1,0 +1,195 @@
+// Package config loads and validates pmd's TOML configuration. It is strict:
+// an unknown key, a wrong type or a bad value stops start-up with an *Error
+// naming the file, the dotted key (with array index) and what is expected.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Idle is what a polling lcore does after engine.idle_after empty polls.
+type Idle string
+
+// The idle actions accepted in engine.idle.
+const (
+	IdlePoll  Idle = "poll"  // keep polling: lowest latency, 100% CPU
+	IdleYield Idle = "yield" // give the CPU to other runnable threads
+	IdleSleep Idle = "sleep" // sleep for engine.idle_sleep
+)
+
+// Kind is the built-in service selected by service.kind.
+type Kind string
+
+// The built-in services.
+const (
+	KindEcho    Kind = "echo"    // RFC 862
+	KindDiscard Kind = "discard" // RFC 863
+	KindHTTP    Kind = "http"    // HTTP/1.1 keep-alive responder
+)
+
+// Proto is the transport protocol of a service.
+type Proto string
+
+// The transport protocols accepted in service.proto.
+const (
+	ProtoTCP Proto = "tcp"
+	ProtoUDP Proto = "udp"
+)
+
+// Config is a loaded and validated configuration, with defaults applied.
+type Config struct {
+	EAL      EAL
+	Engine   Engine
+	ARP      ARP
+	Ports    []Port
+	Services []Service
+	// File is the name the configuration was loaded from; errors found
+	// later (CheckHost) name it too.
+	File string
+	// Env is the environment the configuration was validated against.
+	Env Env
+}
+
+// EAL is the [eal] table: how DPDK's Environment Abstraction Layer starts.
+type EAL struct {
+	// Lcores are the CPU ids of the polling lcores, one each.
+	Lcores []int
+	// Args are extra EAL arguments, passed through after pmd's own.
+	Args []string
+	// Hugepages is false to run with --no-huge.
+	Hugepages bool
+	// FilePrefix is DPDK's --file-prefix; "" means "pmd-<pid>".
+	FilePrefix string
+	// MemoryMB is -m for --no-huge; 0 means computed from Memory().
+	MemoryMB int
+}
+
+// Engine is the [engine] table: the per-lcore poll loop.
+type Engine struct {
+	Burst         int           // rx/tx burst size
+	Idle          Idle          // action after IdleAfter empty polls
+	IdleAfter     int           // empty polls before the idle action
+	IdleSleep     time.Duration // sleep length when Idle is IdleSleep
+	StatsInterval time.Duration // 0 = never print counters
+	Mbufs         int           // mbufs per lcore pool; 0 = PoolMbufs computes it
+	MbufCache     int           // per-lcore mempool cache
+}
+
+// ARP is the [arp] table: the neighbour table.
+type ARP struct {
+	Timeout time.Duration // neighbour entry lifetime
+	Entries int           // neighbour table bound
+	Retry   time.Duration // request retransmission interval
+	Pending int           // packets held per lcore awaiting resolution
+}
+
+// Port is one [[port]] table: a DPDK device and our address on it.
+type Port struct {
+	// Device is a PCI address or vdev devargs string.
+	Device string
+	// Address is our host address with the on-link prefix length.
+	Address netip.Prefix
+	// Gateway is the next hop for other networks; the zero Addr if none.
+	Gateway netip.Addr
+	// Queues is the number of RX/TX queue pairs, resolved to len(lcores).
+	Queues          int
+	RxDesc          int
+	TxDesc          int
+	MTU             int
+	ChecksumOffload bool
+	Promiscuous     bool
+}
+
+// PCI reports whether the port's device is a PCI address (as opposed to
+// a virtual device).
+func (p Port) PCI() bool {
+	_, ok := pciName(devName(p.Device))
+	return ok
+}
+
+// Service is one [[service]] table: a built-in service to run.
+type Service struct {
+	Kind  Kind
+	Proto Proto
+	Port  int
+	// BodySize is the response body length of an http service.
+	BodySize int
+}
+
+// Env is what the host allows the process; Parse validates against it.
+type Env struct {
+	// CPUs are the CPU ids the process may run on (sched_getaffinity).
+	CPUs []int
+}
+
+// Error is a configuration error. Key is the dotted key with array
+// indexes (port[0].address); Line and Col are set for TOML syntax errors.
+type Error struct {
+	File string
+	Key  string
+	Msg  string
+	Line int
+	Col  int
+}
+
+// Error formats the error as "FILE: KEY: MSG", or "FILE:LINE:COL: MSG" for
+// syntax errors.
+func (e *Error) Error() string {
+	s := e.File
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line)
+		if e.Col > 0 {
+			s += ":" + strconv.Itoa(e.Col)
+		}
+	}
+	if e.Key != "" {
+		s += ": " + e.Key
+	}
+	return s + ": " + e.Msg
+}
+
+// Load reads and parses the configuration file at path.
+func Load(path string, env Env) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, env)
+}
+
+// Parse parses data, named name in errors, applies the defaults and
+// validates the result against env.
+func Parse(name string, data []byte, env Env) (*Config, error) {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			msg := "syntax error: " + pe.Message
+			if pe.LastKey != "" {
+				msg += " (last key " + pe.LastKey + ")"
+			}
+			return nil, &Error{File: name, Msg: msg, Line: pe.Position.Line, Col: pe.Position.Col}
+		}
+		return nil, &Error{File: name, Msg: err.Error()}
+	}
+	cpus := slices.Clone(env.CPUs)
+	slices.Sort(cpus)
+	c := &Config{File: name, Env: Env{CPUs: slices.Compact(cpus)}}
+	d := &decoder{file: name}
+	d.decode(c, raw)
+	if d.err == nil {
+		d.validate(c)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return c, nil
+}

@@ -1,0 +1,479 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testEnv = Env{CPUs: []int{6, 0, 1, 2, 3}}
+
+// minimal has only the keys of the first block of the schema.
+const minimal = `
+[eal]
+lcores = [0]
+args = ["--no-pci", "--in-memory"]
+hugepages = true
+
+[[port]]
+device = "net_af_packet0,iface=pmd0"
+address = "198.18.0.1/24"
+gateway = "198.18.0.254"
+queues = 1
+
+[[service]]
+kind = "echo"
+proto = "tcp"
+port = 7
+`
+
+func TestMinimalDefaults(t *testing.T) {
+	c, err := Parse("conf.toml", []byte(minimal), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		EAL: EAL{Lcores: []int{0}, Args: []string{"--no-pci", "--in-memory"}, Hugepages: true},
+		Engine: Engine{
+			Burst:         32,
+			Idle:          IdleSleep,
+			IdleAfter:     64,
+			IdleSleep:     20 * time.Microsecond,
+			StatsInterval: time.Second,
+			MbufCache:     256,
+		},
+		ARP: ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 64},
+		Ports: []Port{{
+			Device:          "net_af_packet0,iface=pmd0",
+			Address:         netip.MustParsePrefix("198.18.0.1/24"),
+			Gateway:         netip.MustParseAddr("198.18.0.254"),
+			Queues:          1,
+			RxDesc:          1024,
+			TxDesc:          1024,
+			MTU:             1500,
+			ChecksumOffload: true,
+		}},
+		Services: []Service{{Kind: KindEcho, Proto: ProtoTCP, Port: 7, BodySize: 64}},
+		File:     "conf.toml",
+		Env:      Env{CPUs: []int{0, 1, 2, 3, 6}},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", c, want)
+	}
+}
+
+const full = `
+[eal]
+lcores = [2, 3]
+args = ["--in-memory", "--log-level=lib.eal:debug"]
+hugepages = false
+file_prefix = "bench"
+memory_mb = 512
+
+[engine]
+burst = 64
+idle = "yield"
+idle_after = 8
+idle_sleep = "1ms"
+stats_interval = "0s"
+mbufs = 20000
+mbuf_cache = 512
+
+[arp]
+timeout = "5m"
+entries = 16
+retry = "250ms"
+pending = 0
+
+[[port]]
+device = "0000:3b:00.1,rxq_pkt_len=2"
+address = "10.0.0.2/31"
+queues = 0
+rx_desc = 4096
+tx_desc = 64
+mtu = 9000
+checksum_offload = false
+promiscuous = true
+
+[[port]]
+device = "net_memif0,role=server,socket=/run/memif.sock,id=0"
+address = "198.18.0.7/32"
+gateway = "198.18.0.7"
+
+[[service]]
+kind = "http"
+port = 80
+body_size = 0
+
+[[service]]
+kind = "echo"
+proto = "udp"
+port = 80
+
+[[service]]
+kind = "discard"
+proto = "tcp"
+port = 9
+`
+
+func TestFull(t *testing.T) {
+	// The /32 port's gateway equals its address: refused. Give it a /30.
+	doc := strings.Replace(full, "198.18.0.7/32", "198.18.0.6/30", 1)
+	doc = strings.Replace(doc, `gateway = "198.18.0.7"`, `gateway = "198.18.0.5"`, 1)
+	c, err := Parse("full.toml", []byte(doc), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		EAL: EAL{
+			Lcores:     []int{2, 3},
+			Args:       []string{"--in-memory", "--log-level=lib.eal:debug"},
+			FilePrefix: "bench",
+			MemoryMB:   512,
+		},
+		Engine: Engine{
+			Burst:     64,
+			Idle:      IdleYield,
+			IdleAfter: 8,
+			IdleSleep: time.Millisecond,
+			Mbufs:     20000,
+			MbufCache: 512,
+		},
+		ARP: ARP{Timeout: 5 * time.Minute, Entries: 16, Retry: 250 * time.Millisecond},
+		Ports: []Port{{
+			Device:      "0000:3b:00.1,rxq_pkt_len=2",
+			Address:     netip.MustParsePrefix("10.0.0.2/31"),
+			Queues:      2,
+			RxDesc:      4096,
+			TxDesc:      64,
+			MTU:         9000,
+			Promiscuous: true,
+		}, {
+			Device:          "net_memif0,role=server,socket=/run/memif.sock,id=0",
+			Address:         netip.MustParsePrefix("198.18.0.6/30"),
+			Gateway:         netip.MustParseAddr("198.18.0.5"),
+			Queues:          2,
+			RxDesc:          1024,
+			TxDesc:          1024,
+			MTU:             1500,
+			ChecksumOffload: true,
+		}},
+		Services: []Service{
+			{Kind: KindHTTP, Proto: ProtoTCP, Port: 80, BodySize: 0},
+			{Kind: KindEcho, Proto: ProtoUDP, Port: 80, BodySize: 64},
+			{Kind: KindDiscard, Proto: ProtoTCP, Port: 9, BodySize: 64},
+		},
+		File: "full.toml",
+		Env:  Env{CPUs: []int{0, 1, 2, 3, 6}},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", c, want)
+	}
+	if !c.Ports[0].PCI() || c.Ports[1].PCI() {
+		t.Errorf("PCI() = %v, %v; want true, false", c.Ports[0].PCI(), c.Ports[1].PCI())
+	}
+}
+
+// TestValid accepts documents near the edges of what is allowed.
+func TestValid(t *testing.T) {
+	const eal = "[eal]\nlcores = [0]\n"
+	tests := []struct {
+		name, doc string
+	}{
+		{"inline port table", `port = [{device = "net_tap0", address = "198.18.0.1/24"}]` + "\n" + eal},
+		{"pci short form", eal + "[[port]]\ndevice = \"3b:00.0\"\naddress = \"198.18.0.1/24\"\n"},
+		{"devargs list", eal + "[[port]]\ndevice = \"net_x0,representor=[0,1],flag\"\naddress = \"198.18.0.1/24\"\n"},
+		{"slash 31 network address", eal + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.0/31\"\ngateway = \"198.18.0.1\"\n"},
+		{"slash 32", eal + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/32\"\n"},
+		{"two ports one gateway", eal + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n[[port]]\ndevice = \"net_tap1\"\naddress = \"198.18.1.1/24\"\ngateway = \"198.18.1.2\"\n"},
+		{"same port number tcp and udp", eal + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n[[service]]\nkind = \"echo\"\nport = 7\n[[service]]\nkind = \"echo\"\nproto = \"udp\"\nport = 7\n"},
+		{"stats never", eal + "[engine]\nstats_interval = \"0s\"\n[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n"},
+		{"no-huge without memory", "[eal]\nlcores = [0]\nhugepages = false\n[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n"},
+		{"log-level arg", "[eal]\nlcores = [0]\nargs = [\"--log-level=8\", \"-n\", \"4\"]\n[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Parse("t.toml", []byte(tt.doc), testEnv); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+const (
+	eal0  = "[eal]\nlcores = [0]\n"
+	port0 = "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n"
+	base  = eal0 + port0
+)
+
+// manyPorts returns n [[port]] tables on distinct devices and networks.
+func manyPorts(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "[[port]]\ndevice = \"net_tap%d\"\naddress = \"10.%d.0.1/16\"\n", i, i)
+	}
+	return b.String()
+}
+
+// inEAL returns base with s added to its [eal] table.
+func inEAL(s string) string { return eal0 + s + "\n" + port0 }
+
+// inPort returns base with s added to its [[port]] table.
+func inPort(s string) string { return base + s + "\n" }
+
+// service returns base with one [[service]] table holding s.
+func service(s string) string { return base + "[[service]]\n" + s + "\n" }
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		key  string
+		msg  string
+	}{
+		// Unknown keys.
+		{"unknown top-level key", "foo = 1\n" + base, "foo", "unknown key"},
+		{"unknown table", base + "[tcp]\nmss = 1460\n", "tcp", "unknown key"},
+		{"unknown eal key", inEAL("lcore = [1]"), "eal.lcore", "unknown key"},
+		{"unknown empty key", inEAL(`"" = 1`), `eal.""`, "unknown key"},
+		{"unknown quoted key", inEAL(`"a.b" = 1`), `eal."a.b"`, "unknown key"},
+		{"unknown engine key", base + "[engine]\nbursts = 3\n", "engine.bursts", "unknown key"},
+		{"unknown arp key", base + "[arp]\nttl = \"1s\"\n", "arp.ttl", "unknown key"},
+		{"unknown port key", base + "[[port]]\ndevice = \"net_tap1\"\naddress = \"198.18.1.1/24\"\nmask = 24\n", "port[1].mask", "unknown key"},
+		{"unknown service key", service("kind = \"echo\"\nport = 7\nname = \"x\""), "service[0].name", "unknown key"},
+
+		// Syntax and types.
+		{"syntax error", base + "[engine]\nburst = \n", "", "syntax error"},
+		{"eal not a table", "eal = 1\n" + port0, "eal", "expected a table"},
+		{"port not an array", eal0 + "[port]\ndevice = \"x\"\n", "port", "expected an array of tables"},
+		{"port element not a table", "port = [1]\n" + eal0, "port[0]", "expected a table"},
+		{"key of eal mistaken for top level", eal0 + "port = [1]\n", "eal.port", "unknown key"},
+		{"lcores not an array", "[eal]\nlcores = 0\n" + port0, "eal.lcores", "expected an array"},
+		{"lcores element string", "[eal]\nlcores = [\"0\"]\n" + port0, "eal.lcores[0]", "expected an integer, got a string"},
+		{"lcores element huge", "[eal]\nlcores = [99999999999999]\n" + port0, "eal.lcores[0]", "out of range"},
+		{"args element integer", inEAL("args = [\"--in-memory\", 1]"), "eal.args[1]", "expected a string, got an integer"},
+		{"hugepages string", inEAL(`hugepages = "yes"`), "eal.hugepages", "expected true or false"},
+		{"file_prefix integer", inEAL("file_prefix = 1"), "eal.file_prefix", "expected a string"},
+		{"burst float", base + "[engine]\nburst = 1.5\n", "engine.burst", "expected an integer, got a float"},
+		{"idle_sleep integer", base + "[engine]\nidle_sleep = 20\n", "engine.idle_sleep", "expected a duration string"},
+		{"timeout datetime", base + "[arp]\ntimeout = 1979-05-27\n", "arp.timeout", "got a datetime"},
+		{"device integer", eal0 + "[[port]]\ndevice = 1\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a string"},
+		{"mtu string", inPort(`mtu = "1500"`), "port[0].mtu", "expected an integer"},
+		{"promiscuous table", inPort("promiscuous = {}"), "port[0].promiscuous", "got a table"},
+		{"service port array", service("kind = \"echo\"\nport = [7]"), "service[0].port", "got an array"},
+
+		// [eal].
+		{"no eal", port0, "eal.lcores", "required"},
+		{"empty lcores", "[eal]\nlcores = []\n" + port0, "eal.lcores", "at least one"},
+		{"lcore not allowed", "[eal]\nlcores = [0, 7]\n" + port0, "eal.lcores[1]", "CPU 7 is not in the CPUs this process may use (0-3,6)"},
+		{"negative lcore", "[eal]\nlcores = [-1]\n" + port0, "eal.lcores[0]", "not in the CPUs"},
+		{"duplicate lcore", "[eal]\nlcores = [0, 1, 0]\n" + port0, "eal.lcores[2]", "listed twice (also eal.lcores[0])"},
+		{"file_prefix slash", inEAL(`file_prefix = "a/b"`), "eal.file_prefix", "without '/'"},
+		{"memory_mb with hugepages", inEAL("memory_mb = 512"), "eal.memory_mb", "only used with eal.hugepages = false"},
+		{"memory_mb negative", inEAL("hugepages = false\nmemory_mb = -1"), "eal.memory_mb", "expected 0 (computed)"},
+		{"memory_mb too small", inEAL("hugepages = false\nmemory_mb = 16"), "eal.memory_mb", "16 MiB is less than the 26 MiB"},
+		{"arg -l", inEAL(`args = ["--in-memory", "-l"]`), "eal.args[1]", "from eal.lcores"},
+		{"arg -l attached", inEAL(`args = ["-l0-3"]`), "eal.args[0]", "from eal.lcores"},
+		{"arg --lcores=", inEAL(`args = ["--lcores=0@1"]`), "eal.args[0]", "from eal.lcores"},
+		{"arg --lcore abbreviated", inEAL(`args = ["--lcore"]`), "eal.args[0]", "from eal.lcores"},
+		{"arg -c", inEAL(`args = ["-c", "0x3"]`), "eal.args[0]", "from eal.lcores"},
+		{"arg --main-lcore", inEAL(`args = ["--main-lcore=1"]`), "eal.args[0]", "from eal.lcores"},
+		{"arg --vdev", inEAL(`args = ["--vdev=net_tap1"]`), "eal.args[0]", "devices come from [[port]]"},
+		{"arg -a", inEAL(`args = ["-a", "0000:01:00.0"]`), "eal.args[0]", "devices come from [[port]]"},
+		{"arg --allow", inEAL(`args = ["--allow=0000:01:00.0"]`), "eal.args[0]", "devices come from [[port]]"},
+		{"arg -b", inEAL(`args = ["-b0000:01:00.0"]`), "eal.args[0]", "devices come from [[port]]"},
+		{"arg --block", inEAL(`args = ["--block", "0000:01:00.0"]`), "eal.args[0]", "devices come from [[port]]"},
+		{"arg --file-prefix", inEAL(`args = ["--file-prefix=x"]`), "eal.args[0]", "set eal.file_prefix instead"},
+		{"arg --no-huge with hugepages", inEAL(`args = ["--no-huge"]`), "eal.args[0]", "set eal.hugepages = false instead"},
+		{"arg --no-huge without hugepages", inEAL("hugepages = false\nargs = [\"--no-huge\"]"), "eal.args[0]", "adds --no-huge itself"},
+		{"arg -m without hugepages", inEAL("hugepages = false\nargs = [\"-m\", \"512\"]"), "eal.args[0]", "set eal.memory_mb instead"},
+		{"arg --socket-mem without hugepages", inEAL("hugepages = false\nargs = [\"--socket-mem=512\"]"), "eal.args[0]", "set eal.memory_mb instead"},
+
+		// [engine].
+		{"burst 0", base + "[engine]\nburst = 0\n", "engine.burst", "expected 1..256, got 0"},
+		{"burst 257", base + "[engine]\nburst = 257\n", "engine.burst", "expected 1..256, got 257"},
+		{"bad idle", base + "[engine]\nidle = \"spin\"\n", "engine.idle", `expected poll, yield or sleep, got "spin"`},
+		{"idle_after 0", base + "[engine]\nidle_after = 0\n", "engine.idle_after", "at least 1"},
+		{"idle_sleep unparsable", base + "[engine]\nidle_sleep = \"20xs\"\n", "engine.idle_sleep", `got "20xs"`},
+		{"idle_sleep too short", base + "[engine]\nidle_sleep = \"500ns\"\n", "engine.idle_sleep", "expected 1us..100ms"},
+		{"idle_sleep too long", base + "[engine]\nidle_sleep = \"200ms\"\n", "engine.idle_sleep", "expected 1us..100ms"},
+		{"stats_interval short", base + "[engine]\nstats_interval = \"50ms\"\n", "engine.stats_interval", "at least 100ms"},
+		{"stats_interval negative", base + "[engine]\nstats_interval = \"-1s\"\n", "engine.stats_interval", "at least 100ms"},
+		{"mbufs negative", base + "[engine]\nmbufs = -1\n", "engine.mbufs", "expected 0 (computed)"},
+		{"mbufs too small", base + "[engine]\nmbufs = 1000\n", "engine.mbufs", "need at least 1312"},
+		{"mbufs below cache threshold", inPort("rx_desc = 64\n[engine]\nmbufs = 700\nmbuf_cache = 512"), "engine.mbufs", "need at least 768"},
+		{"mbuf_cache 513", base + "[engine]\nmbuf_cache = 513\n", "engine.mbuf_cache", "expected 0..512"},
+		{"mbuf_cache negative", base + "[engine]\nmbuf_cache = -1\n", "engine.mbuf_cache", "expected 0..512"},
+
+		// [arp].
+		{"arp timeout short", base + "[arp]\ntimeout = \"500ms\"\n", "arp.timeout", "at least 1s"},
+		{"arp timeout unparsable", base + "[arp]\ntimeout = \"1 minute\"\n", "arp.timeout", "expected a duration"},
+		{"arp entries 0", base + "[arp]\nentries = 0\n", "arp.entries", "expected 1.."},
+		{"arp retry short", base + "[arp]\nretry = \"1ms\"\n", "arp.retry", "expected 10ms up to arp.timeout"},
+		{"arp retry above timeout", base + "[arp]\nretry = \"2m\"\n", "arp.retry", "expected 10ms up to arp.timeout (1m0s)"},
+		{"arp pending negative", base + "[arp]\npending = -1\n", "arp.pending", "expected 0.."},
+
+		// [[port]].
+		{"no ports", eal0, "port", "at least one [[port]]"},
+		{"too many ports", eal0 + manyPorts(33), "port[32]", "at most 32 ports"},
+		{"missing device", eal0 + "[[port]]\naddress = \"198.18.0.1/24\"\n", "port[0].device", "required"},
+		{"missing address", eal0 + "[[port]]\ndevice = \"net_tap0\"\n", "port[0].address", "required"},
+		{"bad device space", eal0 + "[[port]]\ndevice = \"net_tap0, iface=x\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
+		{"bad device empty name", eal0 + "[[port]]\ndevice = \",iface=x\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
+		{"bad pci device number", eal0 + "[[port]]\ndevice = \"0000:01:20.0\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
+		{"bad devargs", eal0 + "[[port]]\ndevice = \"net_tap0,=x\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
+		{"same device", base + "[[port]]\ndevice = \"net_tap0,iface=b\"\naddress = \"198.18.1.1/24\"\n", "port[1].device", "already used by port[0]"},
+		{"same pci device", eal0 + "[[port]]\ndevice = \"3b:00.0\"\naddress = \"198.18.0.1/24\"\n[[port]]\ndevice = \"0000:3B:00.0\"\naddress = \"198.18.1.1/24\"\n", "port[1].device", "already used by port[0]"},
+		{"no-pci with pci device", "[eal]\nlcores = [0]\nargs = [\"--no-pci\"]\n[[port]]\ndevice = \"0000:01:00.0\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "eal.args contains --no-pci"},
+		{"no-pci with short pci device", "[eal]\nlcores = [0]\nargs = [\"--no-pci\"]\n" + port0 + "[[port]]\ndevice = \"01:00.0,x=1\"\naddress = \"198.18.1.1/24\"\n", "port[1].device", "eal.args contains --no-pci"},
+		{"address without prefix", eal0 + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1\"\n", "port[0].address", "expected an IPv4 address with prefix length"},
+		{"address bad octet", eal0 + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.300/24\"\n", "port[0].address", "expected an IPv4 address with prefix length"},
+		{"address ipv6", eal0 + "[[port]]\ndevice = \"net_tap0\"\naddress = \"2001:db8::1/64\"\n", "port[0].address", "IPv4 only"},
+		{"address network", eal0 + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.0/24\"\n", "port[0].address", "network address of 198.18.0.0/24"},
+		{"address broadcast", eal0 + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.255/24\"\n", "port[0].address", "broadcast address of 198.18.0.0/24"},
+		{"address multicast", eal0 + "[[port]]\ndevice = \"net_tap0\"\naddress = \"224.0.0.5/24\"\n", "port[0].address", "not a host address"},
+		{"address loopback", eal0 + "[[port]]\ndevice = \"net_tap0\"\naddress = \"127.0.0.1/8\"\n", "port[0].address", "not a host address"},
+		{"overlapping prefixes", base + "[[port]]\ndevice = \"net_tap1\"\naddress = \"198.18.0.130/25\"\n", "port[1].address", "overlaps port[0].address 198.18.0.0/24"},
+		{"gateway outside prefix", inPort(`gateway = "198.18.1.254"`), "port[0].gateway", "outside the port's prefix 198.18.0.0/24"},
+		{"gateway is address", inPort(`gateway = "198.18.0.1"`), "port[0].gateway", "port's own address"},
+		{"gateway is broadcast", inPort(`gateway = "198.18.0.255"`), "port[0].gateway", "network or broadcast"},
+		{"gateway with prefix", inPort(`gateway = "198.18.0.254/24"`), "port[0].gateway", "without prefix length"},
+		{"gateway ipv6", inPort(`gateway = "2001:db8::1"`), "port[0].gateway", "expected an IPv4 address"},
+		{"two gateways", eal0 + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\ngateway = \"198.18.0.2\"\n[[port]]\ndevice = \"net_tap1\"\naddress = \"198.18.1.1/24\"\ngateway = \"198.18.1.2\"\n", "port[1].gateway", "only one port may have a gateway, and port[0]"},
+		{"queues not lcores", inPort("queues = 2"), "port[0].queues", "expected the number of lcores (1), got 2"},
+		{"queues negative", inPort("queues = -1"), "port[0].queues", "expected the number of lcores"},
+		{"rx_desc not power of two", inPort("rx_desc = 1000"), "port[0].rx_desc", "power of two from 64 to 4096, got 1000"},
+		{"rx_desc small", inPort("rx_desc = 32"), "port[0].rx_desc", "power of two from 64 to 4096"},
+		{"tx_desc large", inPort("tx_desc = 8192"), "port[0].tx_desc", "power of two from 64 to 4096"},
+		{"tx_desc zero", inPort("tx_desc = 0"), "port[0].tx_desc", "power of two from 64 to 4096"},
+		{"mtu small", inPort("mtu = 67"), "port[0].mtu", "expected 68..9000, got 67"},
+		{"mtu large", inPort("mtu = 9001"), "port[0].mtu", "expected 68..9000, got 9001"},
+
+		// [[service]].
+		{"missing kind", service("port = 7"), "service[0].kind", "required"},
+		{"missing port", service(`kind = "echo"`), "service[0].port", "required"},
+		{"bad kind", service("kind = \"ftp\"\nport = 21"), "service[0].kind", `expected echo, discard or http, got "ftp"`},
+		{"bad proto", service("kind = \"echo\"\nproto = \"sctp\"\nport = 7"), "service[0].proto", `expected tcp or udp, got "sctp"`},
+		{"http over udp", service("kind = \"http\"\nproto = \"udp\"\nport = 80"), "service[0].proto", "http runs over tcp only"},
+		{"port 0", service("kind = \"echo\"\nport = 0"), "service[0].port", "expected 1..65535, got 0"},
+		{"port 70000", service("kind = \"echo\"\nport = 70000"), "service[0].port", "expected 1..65535, got 70000"},
+		{"duplicate service", service("kind = \"echo\"\nport = 7\n[[service]]\nkind = \"discard\"\nproto = \"tcp\"\nport = 7"), "service[1].port", "tcp port 7 is already used by service[0]"},
+		{"body_size on echo", service("kind = \"echo\"\nport = 7\nbody_size = 64"), "service[0].body_size", `only used by kind = "http"`},
+		{"body_size too large", service("kind = \"http\"\nport = 80\nbody_size = 1048577"), "service[0].body_size", "expected 0..1048576"},
+		{"body_size negative", service("kind = \"http\"\nport = 80\nbody_size = -1"), "service[0].body_size", "expected 0..1048576"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const file = "bad.toml"
+			_, err := Parse(file, []byte(tt.doc), testEnv)
+			if err == nil {
+				t.Fatalf("no error for\n%s", tt.doc)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T %v is not an *Error", err, err)
+			}
+			if e.File != file || e.Key != tt.key {
+				t.Errorf("File, Key = %q, %q; want %q, %q (%v)", e.File, e.Key, file, tt.key, err)
+			}
+			s := err.Error()
+			if !strings.HasPrefix(s, file+":") || !strings.Contains(s, tt.key) || !strings.Contains(s, tt.msg) {
+				t.Errorf("error %q: want file %q, key %q and %q in it", s, file, tt.key, tt.msg)
+			}
+		})
+	}
+}
+
+func TestSyntaxErrorPosition(t *testing.T) {
+	doc := "[eal]\nlcores = [0]\nargs = [\"a\",\n  \"b\" \"c\"]\n"
+	_, err := Parse("x.toml", []byte(doc), testEnv)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %v, want *Error", err)
+	}
+	if e.Line != 4 || e.Col == 0 {
+		t.Errorf("Line, Col = %d, %d; want 4, >0", e.Line, e.Col)
+	}
+	if want := "x.toml:4:"; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		e    Error
+		want string
+	}{
+		{Error{File: "a.toml", Key: "port[0].mtu", Msg: "bad"}, "a.toml: port[0].mtu: bad"},
+		{Error{File: "a.toml", Msg: "syntax error: x", Line: 3, Col: 7}, "a.toml:3:7: syntax error: x"},
+		{Error{File: "a.toml", Msg: "x", Line: 3}, "a.toml:3: x"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "conf.toml")
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(good, []byte(minimal), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(minimal+"[engine]\nburst = 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(good, testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File != good {
+		t.Errorf("File = %q, want %q", c.File, good)
+	}
+	if _, err := Load(bad, testEnv); err == nil || !strings.HasPrefix(err.Error(), bad+": engine.burst: ") {
+		t.Errorf("Load(bad) = %v, want an error naming %s and engine.burst", err, bad)
+	}
+	missing := filepath.Join(dir, "missing.toml")
+	if _, err := Load(missing, testEnv); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("Load(missing) = %v, want a not-exist error naming the file", err)
+	}
+}
+
+// TestNoCPUs shows what an empty Env says: no lcore can be used.
+func TestNoCPUs(t *testing.T) {
+	_, err := Parse("t.toml", []byte(base), Env{})
+	if err == nil || !strings.Contains(err.Error(), "eal.lcores[0]: CPU 0 is not in the CPUs this process may use (none)") {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestHasOpt(t *testing.T) {
+	tests := []struct {
+		arg   string
+		names []string
+		want  bool
+	}{
+		{"--in-memory", []string{"--in-memory"}, true},
+		{"--in-mem", []string{"--in-memory"}, true},
+		{"--in", []string{"--in-memory"}, false},
+		{"--in-memoryx", []string{"--in-memory"}, false},
+		{"--lcores=1", []string{"--lcores"}, true},
+		{"-l", []string{"-l"}, true},
+		{"-l1", []string{"-l"}, true},
+		{"--log-level=8", []string{"-l", "--lcores"}, false},
+		{"-n", []string{"-l"}, false},
+	}
+	for _, tt := range tests {
+		if got := hasOpt([]string{tt.arg}, tt.names...); got != tt.want {
+			t.Errorf("hasOpt(%q, %q) = %v, want %v", tt.arg, tt.names, got, tt.want)
+		}
+	}
+}

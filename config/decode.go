@@ -1,0 +1,410 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The TOML is decoded into generic maps and walked by hand rather than
+// decoded into structs: toml's MetaData.Undecoded and its type errors name
+// "port.foo" without saying which [[port]], and pmd's errors must.
+
+// decoder walks the decoded TOML; the first error sticks and later calls
+// are no-ops as far as the result is concerned.
+type decoder struct {
+	file string
+	err  *Error
+	// bodySet records, per service, whether body_size was given.
+	bodySet []bool
+}
+
+func (d *decoder) fail(key, format string, args ...any) {
+	if d.err == nil {
+		d.err = &Error{File: d.file, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+// table is one TOML table and its dotted path ("" for the document).
+type table struct {
+	d    *decoder
+	path string
+	m    map[string]any
+}
+
+func (t table) key(k string) string {
+	k = quoteKey(k)
+	if t.path == "" {
+		return k
+	}
+	return t.path + "." + k
+}
+
+// quoteKey writes a key the way it would be written in TOML.
+func quoteKey(k string) string {
+	if k == "" {
+		return `""`
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return strconv.Quote(k)
+		}
+	}
+	return k
+}
+
+// known fails on the first key (in sorted order) not in allowed.
+func (t table) known(allowed ...string) {
+	keys := make([]string, 0, len(t.m))
+	for k := range t.m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !slices.Contains(allowed, k) {
+			t.d.fail(t.key(k), "unknown key (expected one of: %s)", strings.Join(allowed, ", "))
+			return
+		}
+	}
+}
+
+// typeName names the TOML type of a decoded value, with an article.
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a datetime"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+func (t table) str(k string, dst *string) bool {
+	v, ok := t.m[k]
+	if !ok {
+		return false
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.d.fail(t.key(k), "expected a string, got %s", typeName(v))
+		return true
+	}
+	*dst = s
+	return true
+}
+
+func (t table) integer(k string, dst *int) bool {
+	v, ok := t.m[k]
+	if !ok {
+		return false
+	}
+	if n, ok := intValue(t.d, t.key(k), v); ok {
+		*dst = n
+	}
+	return true
+}
+
+// intLimit keeps every integer well inside int64 so that the memory
+// arithmetic cannot overflow; the per-key ranges are much smaller.
+const intLimit = 1 << 40
+
+func intValue(d *decoder, key string, v any) (int, bool) {
+	n, ok := v.(int64)
+	if !ok {
+		d.fail(key, "expected an integer, got %s", typeName(v))
+		return 0, false
+	}
+	if n > intLimit || n < -intLimit {
+		d.fail(key, "%d is out of range", n)
+		return 0, false
+	}
+	return int(n), true
+}
+
+func (t table) boolean(k string, dst *bool) bool {
+	v, ok := t.m[k]
+	if !ok {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.d.fail(t.key(k), "expected true or false, got %s", typeName(v))
+		return true
+	}
+	*dst = b
+	return true
+}
+
+// duration reads a Go duration string ("20us", "1s"). Bare integers are
+// refused: toml would read them as nanoseconds, which nobody means.
+func (t table) duration(k string, dst *time.Duration) bool {
+	v, ok := t.m[k]
+	if !ok {
+		return false
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.d.fail(t.key(k), `expected a duration string such as "20us", "100ms" or "1s", got %s`, typeName(v))
+		return true
+	}
+	dur, err := time.ParseDuration(s)
+	if err != nil {
+		t.d.fail(t.key(k), `expected a duration such as "20us", "100ms" or "1s", got %q`, s)
+		return true
+	}
+	*dst = dur
+	return true
+}
+
+// array returns the elements of an inline array.
+func (t table) array(k string) ([]any, bool) {
+	v, ok := t.m[k]
+	if !ok {
+		return nil, false
+	}
+	a, ok := v.([]any)
+	if !ok {
+		t.d.fail(t.key(k), "expected an array, got %s", typeName(v))
+		return nil, true
+	}
+	return a, true
+}
+
+func (t table) ints(k string, dst *[]int) bool {
+	a, ok := t.array(k)
+	if !ok {
+		return false
+	}
+	out := make([]int, 0, len(a))
+	for i, v := range a {
+		n, ok := intValue(t.d, fmt.Sprintf("%s[%d]", t.key(k), i), v)
+		if !ok {
+			return true
+		}
+		out = append(out, n)
+	}
+	*dst = out
+	return true
+}
+
+func (t table) strs(k string, dst *[]string) bool {
+	a, ok := t.array(k)
+	if !ok {
+		return false
+	}
+	out := make([]string, 0, len(a))
+	for i, v := range a {
+		s, ok := v.(string)
+		if !ok {
+			t.d.fail(fmt.Sprintf("%s[%d]", t.key(k), i), "expected a string, got %s", typeName(v))
+			return true
+		}
+		out = append(out, s)
+	}
+	*dst = out
+	return true
+}
+
+// sub returns the table at k, empty if absent.
+func (t table) sub(k string) table {
+	st := table{d: t.d, path: t.key(k)}
+	v, ok := t.m[k]
+	if !ok {
+		return st
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.d.fail(t.key(k), "expected a table ([%s]), got %s", k, typeName(v))
+		return st
+	}
+	st.m = m
+	return st
+}
+
+// tables returns the array of tables at k ([[k]] or k = [{...}]).
+func (t table) tables(k string) []table {
+	v, ok := t.m[k]
+	if !ok {
+		return nil
+	}
+	var ms []map[string]any
+	switch a := v.(type) {
+	case []map[string]any:
+		ms = a
+	case []any:
+		for i, e := range a {
+			m, ok := e.(map[string]any)
+			if !ok {
+				t.d.fail(fmt.Sprintf("%s[%d]", t.key(k), i), "expected a table, got %s", typeName(e))
+				return nil
+			}
+			ms = append(ms, m)
+		}
+	default:
+		t.d.fail(t.key(k), "expected an array of tables ([[%s]]), got %s", k, typeName(v))
+		return nil
+	}
+	out := make([]table, len(ms))
+	for i, m := range ms {
+		out[i] = table{d: t.d, path: fmt.Sprintf("%s[%d]", t.key(k), i), m: m}
+	}
+	return out
+}
+
+// decode fills c from the document, starting from the defaults.
+func (d *decoder) decode(c *Config, raw map[string]any) {
+	root := table{d: d, m: raw}
+	root.known("eal", "engine", "arp", "port", "service")
+
+	c.EAL = EAL{Hugepages: true}
+	eal := root.sub("eal")
+	eal.known("lcores", "args", "hugepages", "file_prefix", "memory_mb")
+	if !eal.ints("lcores", &c.EAL.Lcores) {
+		d.fail(eal.key("lcores"), "required: the CPU ids of the polling lcores, such as [0] or [2, 3]")
+	}
+	eal.strs("args", &c.EAL.Args)
+	eal.boolean("hugepages", &c.EAL.Hugepages)
+	eal.str("file_prefix", &c.EAL.FilePrefix)
+	eal.integer("memory_mb", &c.EAL.MemoryMB)
+
+	c.Engine = Engine{
+		Burst:         32,
+		Idle:          IdleSleep,
+		IdleAfter:     64,
+		IdleSleep:     20 * time.Microsecond,
+		StatsInterval: time.Second,
+		MbufCache:     256,
+	}
+	eng := root.sub("engine")
+	eng.known("burst", "idle", "idle_after", "idle_sleep", "stats_interval", "mbufs", "mbuf_cache")
+	eng.integer("burst", &c.Engine.Burst)
+	var idle string
+	if eng.str("idle", &idle) {
+		c.Engine.Idle = Idle(idle)
+	}
+	eng.integer("idle_after", &c.Engine.IdleAfter)
+	eng.duration("idle_sleep", &c.Engine.IdleSleep)
+	eng.duration("stats_interval", &c.Engine.StatsInterval)
+	eng.integer("mbufs", &c.Engine.Mbufs)
+	eng.integer("mbuf_cache", &c.Engine.MbufCache)
+
+	c.ARP = ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 64}
+	arp := root.sub("arp")
+	arp.known("timeout", "entries", "retry", "pending")
+	arp.duration("timeout", &c.ARP.Timeout)
+	arp.integer("entries", &c.ARP.Entries)
+	arp.duration("retry", &c.ARP.Retry)
+	arp.integer("pending", &c.ARP.Pending)
+
+	for _, pt := range root.tables("port") {
+		c.Ports = append(c.Ports, d.port(pt))
+	}
+	for _, st := range root.tables("service") {
+		c.Services = append(c.Services, d.service(st))
+	}
+}
+
+func (d *decoder) port(t table) Port {
+	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true}
+	t.known("device", "address", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "promiscuous")
+	if !t.str("device", &p.Device) {
+		d.fail(t.key("device"), `required: a PCI address ("0000:01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0")`)
+	}
+	var s string
+	if !t.str("address", &s) {
+		d.fail(t.key("address"), `required: our IPv4 address with prefix length, such as "198.18.0.1/24"`)
+	} else if d.err == nil {
+		p.Address = d.address(t.key("address"), s)
+	}
+	if t.str("gateway", &s) && d.err == nil {
+		p.Gateway = d.gateway(t.key("gateway"), s, p.Address)
+	}
+	t.integer("queues", &p.Queues)
+	t.integer("rx_desc", &p.RxDesc)
+	t.integer("tx_desc", &p.TxDesc)
+	t.integer("mtu", &p.MTU)
+	t.boolean("checksum_offload", &p.ChecksumOffload)
+	t.boolean("promiscuous", &p.Promiscuous)
+	return p
+}
+
+// address parses and checks a port's address: an IPv4 host address with
+// its prefix length.
+func (d *decoder) address(key, s string) netip.Prefix {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		d.fail(key, `expected an IPv4 address with prefix length, such as "198.18.0.1/24", got %q`, s)
+		return p
+	}
+	a := p.Addr()
+	if !a.Is4() {
+		d.fail(key, "expected an IPv4 address with prefix length, got %q: pmd is IPv4 only", s)
+		return p
+	}
+	switch {
+	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		d.fail(key, "%s is not a host address (unspecified, loopback, multicast or broadcast)", a)
+	case p.Bits() < 31 && a == p.Masked().Addr():
+		d.fail(key, "%s is the network address of %s; expected a host address inside it", a, p.Masked())
+	case p.Bits() < 31 && a == broadcast(p):
+		d.fail(key, "%s is the broadcast address of %s; expected a host address inside it", a, p.Masked())
+	}
+	return p
+}
+
+func (d *decoder) gateway(key, s string, pfx netip.Prefix) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		d.fail(key, `expected an IPv4 address without prefix length, such as "198.18.0.254", got %q`, s)
+		return netip.Addr{}
+	}
+	switch {
+	case !pfx.Contains(a):
+		d.fail(key, "%s is outside the port's prefix %s; the gateway must be directly reachable", a, pfx.Masked())
+	case a == pfx.Addr():
+		d.fail(key, "%s is the port's own address; expected another host in %s", a, pfx.Masked())
+	case pfx.Bits() < 31 && (a == pfx.Masked().Addr() || a == broadcast(pfx)):
+		d.fail(key, "%s is the network or broadcast address of %s; expected a host address", a, pfx.Masked())
+	}
+	return a
+}
+
+// broadcast is the directed broadcast address of an IPv4 prefix.
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(b)
+}
+
+func (d *decoder) service(t table) Service {
+	s := Service{Proto: ProtoTCP, BodySize: 64}
+	t.known("kind", "proto", "port", "body_size")
+	var v string
+	if !t.str("kind", &v) {
+		d.fail(t.key("kind"), "required: echo, discard or http")
+	}
+	s.Kind = Kind(v)
+	if t.str("proto", &v) {
+		s.Proto = Proto(v)
+	}
+	if !t.integer("port", &s.Port) {
+		d.fail(t.key("port"), "required: the port to listen on, 1..65535")
+	}
+	d.bodySet = append(d.bodySet, t.integer("body_size", &s.BodySize))
+	return s
+}

@@ -1,0 +1,350 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits of values whose range the schema or DPDK fixes. Together they
+// keep the computed pool below maxMbufs.
+const (
+	maxBurst     = 256
+	maxMbufCache = 512       // RTE_MEMPOOL_CACHE_MAX_SIZE
+	maxMbufs     = 1<<31 - 1 // a mempool's size is an unsigned int
+	maxARPEntry  = 1 << 24
+	maxPending   = 65536
+	maxMemoryMB  = 1 << 20 // 1 TiB
+	maxBodySize  = 1 << 20
+	maxPorts     = 32 // RTE_MAX_ETHPORTS of Debian's DPDK
+	minDesc      = 64
+	maxDesc      = 4096
+	minMTU       = 68 // RFC 791: every IPv4 host must handle 68 bytes
+	maxMTU       = 9000
+)
+
+// validate checks the decoded configuration; the first error sticks.
+func (d *decoder) validate(c *Config) {
+	d.validateEAL(c)
+	d.validateEngine(c)
+	d.validateARP(c)
+	d.validatePorts(c)
+	d.validateServices(c)
+	if d.err == nil {
+		d.validateMemory(c)
+	}
+}
+
+func (d *decoder) validateEAL(c *Config) {
+	e := &c.EAL
+	if len(e.Lcores) == 0 {
+		d.fail("eal.lcores", "must list at least one CPU id, such as [0]")
+	}
+	for i, cpu := range e.Lcores {
+		key := fmt.Sprintf("eal.lcores[%d]", i)
+		if j := slices.Index(e.Lcores[:i], cpu); j >= 0 {
+			d.fail(key, "CPU %d is listed twice (also eal.lcores[%d]); each lcore needs its own CPU", cpu, j)
+		}
+		if _, ok := slices.BinarySearch(c.Env.CPUs, cpu); !ok {
+			d.fail(key, "CPU %d is not in the CPUs this process may use (%s); expected one of them", cpu, cpuRanges(c.Env.CPUs))
+		}
+	}
+	if strings.ContainsAny(e.FilePrefix, "/ \t\n") {
+		d.fail("eal.file_prefix", "expected a name without '/' or spaces (DPDK puts it in a path), got %q", e.FilePrefix)
+	}
+	switch {
+	case e.MemoryMB < 0 || e.MemoryMB > maxMemoryMB:
+		d.fail("eal.memory_mb", "expected 0 (computed) to %d, got %d", maxMemoryMB, e.MemoryMB)
+	case e.MemoryMB != 0 && e.Hugepages:
+		d.fail("eal.memory_mb", "only used with eal.hugepages = false (it is -m for --no-huge); remove it or set eal.hugepages = false")
+	}
+	for i, a := range e.Args {
+		key := fmt.Sprintf("eal.args[%d]", i)
+		switch {
+		case hasOpt([]string{a}, "-l", "-c", "--lcores", "--main-lcore"):
+			d.fail(key, "%q is not allowed: pmd builds the lcore options from eal.lcores", a)
+		case hasOpt([]string{a}, "--vdev", "-a", "--allow", "-b", "--block"):
+			d.fail(key, "%q is not allowed: devices come from [[port]] device", a)
+		case hasOpt([]string{a}, "--file-prefix"):
+			d.fail(key, "%q is not allowed: set eal.file_prefix instead", a)
+		case hasOpt([]string{a}, "--no-huge") && e.Hugepages:
+			d.fail(key, "%q is not allowed: set eal.hugepages = false instead", a)
+		case hasOpt([]string{a}, "--no-huge"):
+			d.fail(key, "%q is not allowed: pmd adds --no-huge itself when eal.hugepages = false", a)
+		case hasOpt([]string{a}, "-m", "--socket-mem") && !e.Hugepages:
+			d.fail(key, "%q is not allowed with eal.hugepages = false: pmd passes -m itself; set eal.memory_mb instead", a)
+		}
+	}
+}
+
+// hasOpt reports whether args contain one of the EAL options names, in
+// any form getopt accepts: "-l", "-l0-3" (short with value attached),
+// "--lcores", "--lcores=..." and unambiguous abbreviations such as
+// "--lcore".
+func hasOpt(args []string, names ...string) bool {
+	for _, a := range args {
+		for _, n := range names {
+			if strings.HasPrefix(n, "--") {
+				o, _, _ := strings.Cut(a, "=")
+				if o == n || len(o) >= 5 && strings.HasPrefix(n, o) {
+					return true
+				}
+			} else if strings.HasPrefix(a, n) && !strings.HasPrefix(a, "--") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (d *decoder) validateEngine(c *Config) {
+	e := &c.Engine
+	if e.Burst < 1 || e.Burst > maxBurst {
+		d.fail("engine.burst", "expected 1..%d, got %d", maxBurst, e.Burst)
+	}
+	switch e.Idle {
+	case IdlePoll, IdleYield, IdleSleep:
+	default:
+		d.fail("engine.idle", "expected poll, yield or sleep, got %q", e.Idle)
+	}
+	if e.IdleAfter < 1 {
+		d.fail("engine.idle_after", "expected at least 1 empty poll, got %d", e.IdleAfter)
+	}
+	if e.IdleSleep < time.Microsecond || e.IdleSleep > 100*time.Millisecond {
+		d.fail("engine.idle_sleep", "expected 1us..100ms, got %s", e.IdleSleep)
+	}
+	if e.StatsInterval != 0 && e.StatsInterval < 100*time.Millisecond {
+		d.fail("engine.stats_interval", `expected "0s" (never) or at least 100ms, got %s`, e.StatsInterval)
+	}
+	if e.Mbufs < 0 || e.Mbufs > maxMbufs {
+		d.fail("engine.mbufs", "expected 0 (computed) to %d, got %d", maxMbufs, e.Mbufs)
+	}
+	if e.MbufCache < 0 || e.MbufCache > maxMbufCache {
+		d.fail("engine.mbuf_cache", "expected 0..%d, got %d", maxMbufCache, e.MbufCache)
+	}
+}
+
+func (d *decoder) validateARP(c *Config) {
+	a := &c.ARP
+	if a.Timeout < time.Second {
+		d.fail("arp.timeout", "expected at least 1s, got %s", a.Timeout)
+	}
+	if a.Entries < 1 || a.Entries > maxARPEntry {
+		d.fail("arp.entries", "expected 1..%d, got %d", maxARPEntry, a.Entries)
+	}
+	if a.Retry < 10*time.Millisecond || a.Retry > a.Timeout {
+		d.fail("arp.retry", "expected 10ms up to arp.timeout (%s), got %s", a.Timeout, a.Retry)
+	}
+	if a.Pending < 0 || a.Pending > maxPending {
+		d.fail("arp.pending", "expected 0..%d, got %d", maxPending, a.Pending)
+	}
+}
+
+var (
+	pciRE  = regexp.MustCompile(`^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$`)
+	nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+	kvRE   = regexp.MustCompile(`^[A-Za-z0-9_]+(=.+)?$`)
+)
+
+// devName is a device string without its devargs.
+func devName(dev string) string {
+	name, _, _ := strings.Cut(dev, ",")
+	return name
+}
+
+// pciName normalizes a PCI address to DDDD:BB:DD.F in lower case.
+func pciName(s string) (string, bool) {
+	m := pciRE.FindStringSubmatch(s)
+	if m == nil {
+		return "", false
+	}
+	if n, _ := strconv.ParseUint(m[3], 16, 8); n > 0x1f {
+		return "", false
+	}
+	dom := m[1]
+	if dom == "" {
+		dom = "0000"
+	}
+	return strings.ToLower(dom + ":" + m[2] + ":" + m[3] + "." + m[4]), true
+}
+
+// deviceKey checks a device string and returns the name two ports must
+// not share.
+func deviceKey(dev string) (string, bool) {
+	if strings.ContainsAny(dev, " \t\n") {
+		return "", false
+	}
+	parts := splitDevargs(dev)
+	name, pci := pciName(parts[0])
+	if !pci {
+		if !nameRE.MatchString(parts[0]) {
+			return "", false
+		}
+		name = parts[0]
+	}
+	for _, kv := range parts[1:] {
+		if !kvRE.MatchString(kv) {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// splitDevargs splits at commas outside brackets ("representor=[0,1]").
+func splitDevargs(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+func isPow2(n int) bool { return n > 0 && n&(n-1) == 0 }
+
+func (d *decoder) validatePorts(c *Config) {
+	if len(c.Ports) == 0 {
+		d.fail("port", `at least one [[port]] is required, with device and address`)
+		return
+	}
+	if len(c.Ports) > maxPorts {
+		d.fail(fmt.Sprintf("port[%d]", maxPorts), "at most %d ports are supported (RTE_MAX_ETHPORTS)", maxPorts)
+	}
+	noPCI := hasOpt(c.EAL.Args, "--no-pci")
+	names := make([]string, len(c.Ports))
+	gw := -1
+	for i := range c.Ports {
+		p := &c.Ports[i]
+		key := func(k string) string { return fmt.Sprintf("port[%d].%s", i, k) }
+		name, ok := deviceKey(p.Device)
+		names[i] = name
+		switch {
+		case !ok:
+			d.fail(key("device"), `expected a PCI address ("0000:01:00.0" or "01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0"), got %q`, p.Device)
+		case p.PCI() && noPCI:
+			d.fail(key("device"), "%q is a PCI device but eal.args contains --no-pci; remove --no-pci from eal.args or use a virtual device", p.Device)
+		}
+		if j := slices.Index(names[:i], name); ok && j >= 0 {
+			d.fail(key("device"), "device %s is already used by port[%d]; each port needs its own device", name, j)
+		}
+		for j := range i {
+			if q := c.Ports[j].Address; q.IsValid() && p.Address.IsValid() && q.Masked().Overlaps(p.Address.Masked()) {
+				d.fail(key("address"), "%s overlaps port[%d].address %s; each port needs its own network", p.Address.Masked(), j, q.Masked())
+			}
+		}
+		if p.Gateway.IsValid() {
+			if gw >= 0 {
+				d.fail(key("gateway"), "only one port may have a gateway, and port[%d] already has one", gw)
+			}
+			gw = i
+		}
+		n := len(c.EAL.Lcores)
+		if p.Queues == 0 {
+			p.Queues = n
+		}
+		if p.Queues != n {
+			d.fail(key("queues"), "expected the number of lcores (%d), got %d: for now every lcore polls one queue pair on every port; omit it or set 0", n, p.Queues)
+		}
+		for _, k := range []struct {
+			name string
+			v    int
+		}{{"rx_desc", p.RxDesc}, {"tx_desc", p.TxDesc}} {
+			if k.v < minDesc || k.v > maxDesc || !isPow2(k.v) {
+				d.fail(key(k.name), "expected a power of two from %d to %d, got %d", minDesc, maxDesc, k.v)
+			}
+		}
+		if p.MTU < minMTU || p.MTU > maxMTU {
+			d.fail(key("mtu"), "expected %d..%d, got %d", minMTU, maxMTU, p.MTU)
+		}
+	}
+}
+
+func (d *decoder) validateServices(c *Config) {
+	for i, s := range c.Services {
+		key := func(k string) string { return fmt.Sprintf("service[%d].%s", i, k) }
+		switch s.Kind {
+		case KindEcho, KindDiscard, KindHTTP:
+		default:
+			d.fail(key("kind"), "expected echo, discard or http, got %q", s.Kind)
+		}
+		switch s.Proto {
+		case ProtoTCP, ProtoUDP:
+		default:
+			d.fail(key("proto"), "expected tcp or udp, got %q", s.Proto)
+		}
+		if s.Kind == KindHTTP && s.Proto != ProtoTCP {
+			d.fail(key("proto"), "http runs over tcp only, got %q", s.Proto)
+		}
+		if s.Port < 1 || s.Port > 65535 {
+			d.fail(key("port"), "expected 1..65535, got %d", s.Port)
+		}
+		for j, o := range c.Services[:i] {
+			if o.Proto == s.Proto && o.Port == s.Port {
+				d.fail(key("port"), "%s port %d is already used by service[%d]", s.Proto, s.Port, j)
+			}
+		}
+		switch {
+		case d.bodySet[i] && s.Kind != KindHTTP:
+			d.fail(key("body_size"), "only used by kind = \"http\", this service is %q; remove it", s.Kind)
+		case s.BodySize < 0 || s.BodySize > maxBodySize:
+			d.fail(key("body_size"), "expected 0..%d bytes, got %d", maxBodySize, s.BodySize)
+		}
+	}
+}
+
+// validateMemory checks the sizes that only make sense once everything
+// else is valid.
+func (d *decoder) validateMemory(c *Config) {
+	e := c.Engine
+	if e.Mbufs > 0 {
+		rx := 0
+		for _, p := range c.Ports {
+			rx += p.RxDesc
+		}
+		need := max(rx+e.MbufCache+e.Burst, (e.MbufCache*3+1)/2)
+		if e.Mbufs < need {
+			d.fail("engine.mbufs", "%d is too small: the RX rings (%d descriptors), engine.mbuf_cache (%d) and one burst (%d) need at least %d; set 0 to compute it", e.Mbufs, rx, e.MbufCache, e.Burst, need)
+		}
+	}
+	if m := c.EAL.MemoryMB; m > 0 {
+		if need := mib(c.Memory().Total); uint64(m) < need {
+			d.fail("eal.memory_mb", "%d MiB is less than the %d MiB this configuration needs; raise it or set 0 to compute it", m, need)
+		}
+	}
+}
+
+// cpuRanges formats sorted CPU ids as "0-3,6".
+func cpuRanges(cpus []int) string {
+	if len(cpus) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(cpus[i]))
+		if j > i {
+			b.WriteString("-" + strconv.Itoa(cpus[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
+}

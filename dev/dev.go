@@ -1,0 +1,69 @@
+// Package dev defines the burst queue that the lcore engine runs on, and an
+// in-memory implementation of it for tests. Package pmd implements it over a
+// DPDK port queue; the engine sees no difference.
+package dev
+
+import "pmd/ipv4"
+
+// Buf is a handle to one packet buffer owned by a queue (an mbuf pointer
+// for DPDK queues). Every Buf obtained from a queue is given back exactly
+// once, through Send or Free.
+type Buf uintptr
+
+// Offload asks the device to fill checksums on transmit. The low byte holds
+// flags, the high byte the IPv4 header length the device needs to find L4.
+type Offload uint16
+
+// Transmit offload flags.
+const (
+	OffIPv4Cksum Offload = 1 << iota
+	OffUDPCksum
+	OffTCPCksum
+)
+
+// WithL3Len records the IPv4 header length for the device.
+func (o Offload) WithL3Len(n int) Offload { return o&0xff | Offload(n)<<8 }
+
+// L3Len is the IPv4 header length recorded by WithL3Len.
+func (o Offload) L3Len() int { return int(o >> 8) }
+
+// RxMeta is what the device says about a received packet.
+type RxMeta struct {
+	IPCksum ipv4.RxChecksum // the device's IPv4 header checksum verdict
+	L4Cksum ipv4.RxChecksum // the device's TCP/UDP checksum verdict
+	Hash    uint32          // the device's RSS hash, if HasHash
+	HasHash bool
+}
+
+// Queue is one RX/TX queue pair, used by exactly one lcore.
+type Queue interface {
+	// Poll transmits what Send queued since the last Poll, releases what
+	// Free released, then receives a burst; it returns how many packets
+	// arrived. The previous burst's packets must all have been given back.
+	Poll() int
+	// Packet is packet i of the last Poll: its handle, its bytes (len is
+	// the frame length, cap reaches the end of the buffer) and metadata.
+	Packet(i int) (Buf, []byte, RxMeta)
+	// Alloc gives a fresh buffer (len 0, cap its room), or ok false when
+	// the pool is dry.
+	Alloc() (b Buf, data []byte, ok bool)
+	// Send queues the first n bytes of b for transmission on the next Poll
+	// or Flush; the queue owns b afterwards.
+	Send(b Buf, n int, o Offload)
+	// Free gives b back without sending it.
+	Free(b Buf)
+	// Flush transmits what is queued now.
+	Flush()
+	// Caps says which checksums the device verifies and computes.
+	Caps() ipv4.ChecksumCaps
+	// Stats are the queue's own counters (packets refused by a full TX ring,
+	// buffer allocation failures).
+	Stats() QueueStats
+}
+
+// QueueStats are counted by a queue itself.
+type QueueStats struct {
+	TxFull    uint64 // packets freed because the TX ring stayed full
+	AllocFail uint64 // Alloc calls that found the pool dry
+	MultiSeg  uint64 // received packets dropped for spanning several buffers
+}

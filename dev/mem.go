@@ -1,0 +1,154 @@
+package dev
+
+import "pmd/ipv4"
+
+// Mem is an in-memory Queue for tests: frames are injected as if received,
+// and what the stack sends is kept until read. Buffers come from a fixed
+// pool, so leaks and exhaustion show as they would on a device.
+type Mem struct {
+	bufs   [][]byte
+	free   []int
+	rx     []memRx // waiting for the next Poll
+	burst  []memRx // the last Poll's packets
+	burstN int
+	tx     []memTx
+	out    [][]byte // transmitted frames, reused storage
+	nout   int
+	caps   ipv4.ChecksumCaps
+	stats  QueueStats
+	maxRx  int
+	Burst  int // packets per Poll
+}
+
+type memRx struct {
+	b    Buf
+	n    int
+	meta RxMeta
+}
+
+type memTx struct {
+	b Buf
+	n int
+	o Offload
+}
+
+var _ Queue = (*Mem)(nil)
+
+// NewMem makes a queue with nbufs buffers of size bytes each.
+func NewMem(nbufs, size int, caps ipv4.ChecksumCaps) *Mem {
+	m := &Mem{caps: caps, Burst: 32}
+	for i := 0; i < nbufs; i++ {
+		m.bufs = append(m.bufs, make([]byte, size))
+		m.free = append(m.free, i)
+	}
+	m.rx = make([]memRx, 0, nbufs)
+	m.burst = make([]memRx, 0, nbufs)
+	return m
+}
+
+func (m *Mem) take() (Buf, bool) {
+	if len(m.free) == 0 {
+		return 0, false
+	}
+	i := m.free[len(m.free)-1]
+	m.free = m.free[:len(m.free)-1]
+	return Buf(i + 1), true
+}
+
+func (m *Mem) buf(b Buf) []byte { return m.bufs[int(b)-1] }
+
+// Inject queues a copy of frame for the next Poll, as if the device had
+// received it; it returns false when no buffer is free.
+func (m *Mem) Inject(frame []byte, meta RxMeta) bool {
+	b, ok := m.take()
+	if !ok {
+		return false
+	}
+	m.rx = append(m.rx, memRx{b: b, n: copy(m.buf(b), frame), meta: meta})
+	return true
+}
+
+// Poll transmits, then hands over up to Burst injected frames.
+func (m *Mem) Poll() int {
+	m.nout = 0
+	m.Flush()
+	n := min(len(m.rx), m.Burst)
+	m.burst = append(m.burst[:0], m.rx[:n]...)
+	m.rx = append(m.rx[:0], m.rx[n:]...)
+	return n
+}
+
+// Packet is packet i of the last Poll.
+func (m *Mem) Packet(i int) (Buf, []byte, RxMeta) {
+	r := m.burst[i]
+	return r.b, m.buf(r.b)[:r.n], r.meta
+}
+
+// Alloc takes a free buffer.
+func (m *Mem) Alloc() (Buf, []byte, bool) {
+	b, ok := m.take()
+	if !ok {
+		m.stats.AllocFail++
+		return 0, nil, false
+	}
+	return b, m.buf(b)[:0], true
+}
+
+// Send queues b.
+func (m *Mem) Send(b Buf, n int, o Offload) { m.tx = append(m.tx, memTx{b, n, o}) }
+
+// Free gives b back.
+func (m *Mem) Free(b Buf) {
+	if b == 0 || int(b) > len(m.bufs) {
+		panic("dev.Mem: Free of a handle it never gave")
+	}
+	m.free = append(m.free, int(b)-1)
+}
+
+// Flush moves what was sent to the transmitted list and frees the buffers.
+// Offloaded checksums are filled in here, as a device would.
+func (m *Mem) Flush() {
+	for _, t := range m.tx {
+		if m.nout == len(m.out) {
+			m.out = append(m.out, nil)
+		}
+		f := append(m.out[m.nout][:0], m.buf(t.b)[:t.n]...)
+		fillOffloads(f, t.o)
+		m.out[m.nout] = f
+		m.nout++
+		m.Free(t.b)
+	}
+	m.tx = m.tx[:0]
+}
+
+// Sent is what was transmitted by the last Poll or Flush; the slices are
+// reused by the next Poll.
+func (m *Mem) Sent() [][]byte { return m.out[:m.nout] }
+
+// InUse is the number of buffers given out and not yet returned, queued
+// injections included.
+func (m *Mem) InUse() int { return len(m.bufs) - len(m.free) }
+
+// Caps are the checksum capabilities the queue pretends to have.
+func (m *Mem) Caps() ipv4.ChecksumCaps { return m.caps }
+
+// Stats are the queue's counters.
+func (m *Mem) Stats() QueueStats { return m.stats }
+
+// fillOffloads computes the checksums a device would fill in on transmit.
+func fillOffloads(f []byte, o Offload) {
+	if o&0xff == 0 || len(f) < ipv4.EthernetHeaderLen+o.L3Len() {
+		return
+	}
+	ip := ipv4.IPv4(f[ipv4.EthernetHeaderLen:])
+	if ip.Check() != nil {
+		return
+	}
+	if o&OffIPv4Cksum != 0 {
+		ip.ComputeChecksum()
+	}
+	switch {
+	case o&OffUDPCksum != 0 && ip.Protocol() == ipv4.ProtoUDP:
+		ipv4.UDP(ip.Payload()).ComputeChecksum(ip.Src(), ip.Dst())
+	}
+}

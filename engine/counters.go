@@ -1,0 +1,132 @@
+package engine
+
+import "sync/atomic"
+
+// Counter names one per-lcore counter.
+type Counter int
+
+// The per-lcore counters. Every packet that is not answered or delivered
+// ends in exactly one Drop counter.
+const (
+	RxPackets Counter = iota
+	TxPackets
+	RxBytes
+	TxBytes
+	ARPRequestsIn
+	ARPRepliesIn
+	ARPRepliesOut
+	ARPRequestsOut
+	ICMPEchoReplies
+	ICMPUnreachOut
+	UDPIn
+	UDPEchoed
+	UDPDiscarded
+	// Drops, by reason.
+	DropEthShort
+	DropEthNotOurs
+	DropEthType
+	DropARPBad
+	DropARPNotOurs
+	DropIPBad
+	DropIPChecksum
+	DropIPNotOurs
+	DropIPBadSource
+	DropIPFragment
+	DropIPProto
+	DropICMPBad
+	DropICMPChecksum
+	DropICMPType
+	DropUDPBad
+	DropUDPChecksum
+	DropUDPNoPort
+	DropTCPNoStack
+	DropNoRoute
+	DropARPUnresolved
+	DropARPPendingFull
+	DropLearnFull
+	DropTxFull
+	DropNoMbuf
+	DropMultiSeg
+	NumCounters
+)
+
+var counterNames = [NumCounters]string{
+	RxPackets:          "rx_packets",
+	TxPackets:          "tx_packets",
+	RxBytes:            "rx_bytes",
+	TxBytes:            "tx_bytes",
+	ARPRequestsIn:      "arp_requests_in",
+	ARPRepliesIn:       "arp_replies_in",
+	ARPRepliesOut:      "arp_replies_out",
+	ARPRequestsOut:     "arp_requests_out",
+	ICMPEchoReplies:    "icmp_echo_replies",
+	ICMPUnreachOut:     "icmp_unreach_out",
+	UDPIn:              "udp_in",
+	UDPEchoed:          "udp_echoed",
+	UDPDiscarded:       "udp_discarded",
+	DropEthShort:       "drop_eth_short",
+	DropEthNotOurs:     "drop_eth_not_ours",
+	DropEthType:        "drop_eth_type",
+	DropARPBad:         "drop_arp_bad",
+	DropARPNotOurs:     "drop_arp_not_ours",
+	DropIPBad:          "drop_ip_bad",
+	DropIPChecksum:     "drop_ip_checksum",
+	DropIPNotOurs:      "drop_ip_not_ours",
+	DropIPBadSource:    "drop_ip_bad_source",
+	DropIPFragment:     "drop_ip_fragment",
+	DropIPProto:        "drop_ip_proto",
+	DropICMPBad:        "drop_icmp_bad",
+	DropICMPChecksum:   "drop_icmp_checksum",
+	DropICMPType:       "drop_icmp_type",
+	DropUDPBad:         "drop_udp_bad",
+	DropUDPChecksum:    "drop_udp_checksum",
+	DropUDPNoPort:      "drop_udp_no_port",
+	DropTCPNoStack:     "drop_tcp_no_stack",
+	DropNoRoute:        "drop_no_route",
+	DropARPUnresolved:  "drop_arp_unresolved",
+	DropARPPendingFull: "drop_arp_pending_full",
+	DropLearnFull:      "drop_learn_full",
+	DropTxFull:         "drop_tx_full",
+	DropNoMbuf:         "drop_no_mbuf",
+	DropMultiSeg:       "drop_multiseg",
+}
+
+func (c Counter) String() string { return counterNames[c] }
+
+// IsDrop reports whether c counts dropped packets.
+func (c Counter) IsDrop() bool { return c >= DropEthShort && c < NumCounters }
+
+// Counters is a set of counter values.
+type Counters [NumCounters]uint64
+
+// published is written by its lcore and read by anyone.
+type published [NumCounters]atomic.Uint64
+
+func (p *published) store(c *Counters) {
+	for i := range c {
+		p[i].Store(c[i])
+	}
+}
+
+func (p *published) load() (c Counters) {
+	for i := range p {
+		c[i] = p[i].Load()
+	}
+	return c
+}
+
+// Add adds o to c.
+func (c *Counters) Add(o *Counters) {
+	for i := range c {
+		c[i] += o[i]
+	}
+}
+
+// Drops is the sum of the drop counters.
+func (c *Counters) Drops() uint64 {
+	var n uint64
+	for i := DropEthShort; i < NumCounters; i++ {
+		n += c[i]
+	}
+	return n
+}

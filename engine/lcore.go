@@ -1,0 +1,199 @@
+// Package engine is the per-lcore run-to-completion pipeline: receive a
+// burst on each owned queue, parse Ethernet/ARP/IPv4, answer ICMP and UDP
+// services in place, transmit, run timers, publish counters, idle. It runs
+// on any dev.Queue, so tests drive it in memory with a virtual clock.
+package engine
+
+import (
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pmd/dev"
+	"pmd/ipv4"
+	"pmd/spsc"
+)
+
+// Iface is one port as the stack sees it: link and IPv4 addresses.
+type Iface struct {
+	Name    string
+	MAC     ipv4.MAC
+	Prefix  ipv4.Prefix // our address and its network
+	Gateway ipv4.Addr   // 0: none
+}
+
+// Service is what a UDP port offers.
+type Service uint8
+
+// UDP services (RFC 862, RFC 863).
+const (
+	NoService Service = iota
+	Echo
+	Discard
+)
+
+// Idle is what an lcore does after a run of empty polls.
+type Idle uint8
+
+// Idle modes: keep polling, yield the CPU, or sleep briefly.
+const (
+	IdlePoll Idle = iota
+	IdleYield
+	IdleSleep
+)
+
+// Config is shared, read-only, by every lcore.
+type Config struct {
+	Ifaces     []Iface
+	UDP        *[65536]Service // by destination port
+	Idle       Idle
+	IdleAfter  int
+	IdleSleep  time.Duration
+	ARPRetry   time.Duration // between requests for an unresolved next hop
+	ARPTries   int           // requests before pending packets are dropped
+	ARPPending int           // packets held per lcore awaiting resolution
+	ICMPRate   int           // ICMP errors per second per lcore
+	Neigh      *ipv4.Neighbours
+}
+
+// Learned is a neighbour seen by an lcore, for the single writer of the
+// neighbour table.
+type Learned struct {
+	Addr ipv4.Addr
+	MAC  ipv4.MAC
+}
+
+const publishEvery = int64(10 * time.Millisecond)
+
+// Lcore is one polling thread's stack: its queues (one per interface, in
+// Config.Ifaces order), counters, pending packets and timers. Only its own
+// goroutine touches it, except the published counters and the learn ring.
+type Lcore struct {
+	ID     int
+	cfg    *Config
+	queues []dev.Queue
+	c      Counters
+	pub    published
+	learn  *spsc.Ring[Learned]
+
+	pending     []pendingPkt
+	nextPublish int64
+	ipID        uint16
+	icmpTokens  int
+	icmpRefill  int64
+	sent        uint64 // packets queued for TX, to tell a busy iteration
+}
+
+// NewLcore builds lcore id's stack over its queues.
+func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
+	return &Lcore{
+		ID:      id,
+		cfg:     cfg,
+		queues:  queues,
+		learn:   spsc.New[Learned](256),
+		pending: make([]pendingPkt, 0, cfg.ARPPending),
+		ipID:    uint16(id) << 12,
+	}
+}
+
+// Learn is the ring of neighbours this lcore has seen, drained by the
+// control goroutine (Control).
+func (l *Lcore) Learn() *spsc.Ring[Learned] { return l.learn }
+
+// Counters are the lcore's counters as last published (every 10 ms and at
+// exit); safe from any goroutine.
+func (l *Lcore) Counters() Counters { return l.pub.load() }
+
+// Poll runs one iteration at time now (nanoseconds, monotonic): flush and
+// receive on every queue, handle each packet, then timers. It returns the
+// number of packets received plus those queued for sending by timers, so
+// that zero means idle.
+func (l *Lcore) Poll(now int64) int {
+	sent := l.sent
+	work := 0
+	for i, q := range l.queues {
+		n := q.Poll()
+		for j := 0; j < n; j++ {
+			b, data, meta := q.Packet(j)
+			l.input(i, q, b, data, meta, now)
+		}
+		work += n
+	}
+	if len(l.pending) > 0 {
+		l.servicePending(now)
+	}
+	if now >= l.nextPublish {
+		l.publish()
+		l.nextPublish = now + publishEvery
+	}
+	return work + int(l.sent-sent)
+}
+
+func (l *Lcore) publish() {
+	var qs dev.QueueStats
+	for _, q := range l.queues {
+		s := q.Stats()
+		qs.TxFull += s.TxFull
+		qs.AllocFail += s.AllocFail
+		qs.MultiSeg += s.MultiSeg
+	}
+	l.c[DropTxFull], l.c[DropNoMbuf], l.c[DropMultiSeg] = qs.TxFull, qs.AllocFail, qs.MultiSeg
+	l.pub.store(&l.c)
+}
+
+// Run polls until stop is set, idling as configured, then flushes, drops
+// what is pending and publishes its counters a last time.
+func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
+	empty := 0
+	for !stop.Load() {
+		if l.Poll(clock()) > 0 {
+			empty = 0
+			continue
+		}
+		if empty++; empty < l.cfg.IdleAfter {
+			continue
+		}
+		switch l.cfg.Idle {
+		case IdleYield:
+			runtime.Gosched()
+			syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+		case IdleSleep:
+			// A plain nanosleep on this locked thread: precise, and it
+			// does not go through the Go scheduler's timers.
+			ts := unix.NsecToTimespec(int64(l.cfg.IdleSleep))
+			unix.Nanosleep(&ts, nil)
+		}
+	}
+	l.Close()
+}
+
+// Close sends what is queued, frees packets still awaiting resolution and
+// publishes the final counters.
+func (l *Lcore) Close() {
+	for _, p := range l.pending {
+		l.queues[p.port].Free(p.buf)
+		l.c[DropARPUnresolved]++
+	}
+	l.pending = l.pending[:0]
+	for _, q := range l.queues {
+		q.Flush()
+	}
+	l.publish()
+}
+
+// send queues a frame of n bytes on queue port and counts it.
+func (l *Lcore) send(q dev.Queue, b dev.Buf, n int, o dev.Offload) {
+	q.Send(b, n, o)
+	l.c[TxPackets]++
+	l.c[TxBytes] += uint64(n)
+	l.sent++
+}
+
+// drop frees b and counts why.
+func (l *Lcore) drop(q dev.Queue, b dev.Buf, why Counter) {
+	q.Free(b)
+	l.c[why]++
+}

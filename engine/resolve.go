@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"pmd/dev"
+	"pmd/ipv4"
+)
+
+// pendingPkt is a frame waiting for its next hop's link address.
+type pendingPkt struct {
+	port     int
+	buf      dev.Buf
+	frame    []byte // the whole frame; the Ethernet destination is filled on release
+	n        int
+	off      dev.Offload
+	hop      ipv4.Addr
+	deadline int64 // drop after this
+	nextReq  int64 // next ARP request for hop
+}
+
+// Route chooses the interface and next hop for dst: the interface whose
+// prefix holds dst, or else the one with a gateway.
+func (l *Lcore) Route(dst ipv4.Addr) (port int, hop ipv4.Addr, ok bool) {
+	gw := -1
+	for i := range l.cfg.Ifaces {
+		ifc := &l.cfg.Ifaces[i]
+		if ifc.Prefix.Contains(dst) {
+			return i, dst, true
+		}
+		if ifc.Gateway != 0 && gw < 0 {
+			gw = i
+		}
+	}
+	if gw < 0 {
+		return 0, 0, false
+	}
+	return gw, l.cfg.Ifaces[gw].Gateway, true
+}
+
+// SendIPv4 transmits a frame whose IPv4 packet (from byte 14 on) is built,
+// routing it by its destination: it fills the Ethernet header from the
+// neighbour table, or holds the frame (bounded) while ARP resolves the next
+// hop. The buffer belongs to the lcore afterwards.
+func (l *Lcore) SendIPv4(b dev.Buf, frame []byte, n int, off dev.Offload, now int64) {
+	dst := ipv4.IPv4(frame[ethLen:]).Dst()
+	port, hop, ok := l.Route(dst)
+	if !ok {
+		l.drop(l.queues[0], b, DropNoRoute)
+		return
+	}
+	ifc := &l.cfg.Ifaces[port]
+	eth := ipv4.Ethernet(frame)
+	eth.SetSrc(ifc.MAC)
+	eth.SetType(ipv4.EtherTypeIPv4)
+	if mac, ok := l.cfg.Neigh.Lookup(hop, now); ok {
+		eth.SetDst(mac)
+		l.send(l.queues[port], b, n, off)
+		return
+	}
+	if len(l.pending) == cap(l.pending) {
+		l.drop(l.queues[port], b, DropARPPendingFull)
+		return
+	}
+	p := pendingPkt{port: port, buf: b, frame: frame, n: n, off: off, hop: hop,
+		deadline: now + int64(l.cfg.ARPTries)*int64(l.cfg.ARPRetry)}
+	// One request per hop at a time: a second packet to the same hop
+	// shares the first one's schedule.
+	p.nextReq = now
+	for i := range l.pending {
+		if l.pending[i].hop == hop {
+			p.nextReq = l.pending[i].nextReq
+			break
+		}
+	}
+	l.pending = append(l.pending, p)
+	l.servicePending(now)
+}
+
+// servicePending releases frames whose next hop is now known, requests the
+// others again when their retry is due, and drops those out of time.
+func (l *Lcore) servicePending(now int64) {
+	keep := l.pending[:0]
+	for _, p := range l.pending {
+		q := l.queues[p.port]
+		if mac, ok := l.cfg.Neigh.Lookup(p.hop, now); ok {
+			ipv4.Ethernet(p.frame).SetDst(mac)
+			l.send(q, p.buf, p.n, p.off)
+			continue
+		}
+		if now >= p.deadline {
+			l.drop(q, p.buf, DropARPUnresolved)
+			continue
+		}
+		if now >= p.nextReq {
+			l.requestARP(p.port, p.hop)
+			next := now + int64(l.cfg.ARPRetry)
+			for i := range l.pending { // the hop's other packets wait too
+				if l.pending[i].hop == p.hop {
+					l.pending[i].nextReq = next
+				}
+			}
+			p.nextReq = next
+		}
+		keep = append(keep, p)
+	}
+	clear(l.pending[len(keep):])
+	l.pending = keep
+}
+
+// requestARP broadcasts "who has hop" on interface port (RFC 826).
+func (l *Lcore) requestARP(port int, hop ipv4.Addr) {
+	q := l.queues[port]
+	b, data, ok := q.Alloc()
+	if !ok {
+		l.c[DropNoMbuf]++
+		return
+	}
+	ifc := &l.cfg.Ifaces[port]
+	const frameLen = 60 // the Ethernet minimum without FCS
+	data = data[:frameLen]
+	clear(data)
+	ipv4.EthernetRepr{Dst: ipv4.BroadcastMAC, Src: ifc.MAC, Type: ipv4.EtherTypeARP}.Encode(data)
+	ipv4.ARPRepr{Op: ipv4.ARPRequest, SenderMAC: ifc.MAC, SenderAddr: ifc.Prefix.Addr, TargetAddr: hop}.Encode(data[ethLen:])
+	l.c[ARPRequestsOut]++
+	l.send(q, b, frameLen, 0)
+}
+
+// Control is the single writer of the neighbour table: it drains what the
+// lcores learned and expires old entries. One goroutine calls Tick.
+type Control struct {
+	Neigh  *ipv4.Neighbours
+	Lcores []*Lcore
+}
+
+// Tick applies learned neighbours and expires entries at time now.
+func (c *Control) Tick(now int64) {
+	for _, l := range c.Lcores {
+		for {
+			n, ok := l.learn.Pop()
+			if !ok {
+				break
+			}
+			c.Neigh.Update(n.Addr, n.MAC, now)
+		}
+	}
+	c.Neigh.Expire(now)
+}

@@ -1,0 +1,349 @@
+// Package pmd drives DPDK ports: probing by devargs, queue configuration,
+// start/stop, link, MAC, MTU, device statistics and checksum offloads, and
+// the burst queues (Queue) that lcores poll. It binds DPDK through cgo.
+package pmd
+
+/*
+#cgo pkg-config: libdpdk
+#cgo CFLAGS: -O2
+#include <stdlib.h>
+#include <errno.h>
+#include <rte_ethdev.h>
+#include <rte_dev.h>
+
+static int pmd_link(uint16_t port, uint32_t *speed, int *up, int *duplex)
+{
+	struct rte_eth_link l;
+	int r = rte_eth_link_get_nowait(port, &l);
+	if (r != 0)
+		return r;
+	*speed = l.link_speed;
+	*up = l.link_status;
+	*duplex = l.link_duplex;
+	return 0;
+}
+
+static int pmd_configure(uint16_t port, uint16_t nq, uint64_t rxoff, uint64_t txoff, uint32_t mtu)
+{
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	conf.rxmode.offloads = rxoff;
+	conf.rxmode.mtu = mtu;
+	conf.txmode.offloads = txoff;
+	return rte_eth_dev_configure(port, nq, nq, &conf);
+}
+
+static int pmd_rxq_setup(uint16_t port, uint16_t q, uint16_t nb, struct rte_mempool *pool, uint64_t off)
+{
+	struct rte_eth_dev_info info;
+	struct rte_eth_rxconf rxc;
+	int r = rte_eth_dev_info_get(port, &info);
+	if (r != 0)
+		return r;
+	rxc = info.default_rxconf;
+	rxc.offloads = off;
+	return rte_eth_rx_queue_setup(port, q, nb, rte_eth_dev_socket_id(port), &rxc, pool);
+}
+
+static int pmd_txq_setup(uint16_t port, uint16_t q, uint16_t nb, uint64_t off)
+{
+	struct rte_eth_dev_info info;
+	struct rte_eth_txconf txc;
+	int r = rte_eth_dev_info_get(port, &info);
+	if (r != 0)
+		return r;
+	txc = info.default_txconf;
+	txc.offloads = off;
+	return rte_eth_tx_queue_setup(port, q, nb, rte_eth_dev_socket_id(port), &txc);
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unsafe"
+
+	"pmd/eal"
+	"pmd/ipv4"
+)
+
+// Info is what a device says it can do.
+type Info struct {
+	Driver             string
+	MaxRxQueues        int
+	MaxTxQueues        int
+	RxDescMin          int
+	RxDescMax          int
+	TxDescMin          int
+	TxDescMax          int
+	MinMTU, MaxMTU     int
+	RxOffloads         uint64
+	TxOffloads         uint64
+	RSSOffloads        uint64
+	RETASize, KeyBytes int
+	Socket             int
+}
+
+// Port is a probed DPDK ethdev.
+type Port struct {
+	ID      uint16
+	Devargs string
+	Name    string
+	MAC     ipv4.MAC
+	Info    Info
+	Caps    ipv4.ChecksumCaps // offloads in use after Configure
+	rxoff   uint64
+	txoff   uint64
+	queues  []*Queue
+	started bool
+}
+
+var pciRe = regexp.MustCompile(`^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
+
+// IsPCI reports whether a device string names a PCI address.
+func IsPCI(device string) bool {
+	name, _, _ := strings.Cut(device, ",")
+	return pciRe.MatchString(name)
+}
+
+// Open probes the device named by devargs (a PCI address or a vdev string
+// such as "net_af_packet0,iface=pmd0") and returns its port.
+func Open(devargs string) (*Port, error) {
+	name, _, _ := strings.Cut(devargs, ",")
+	if IsPCI(devargs) && len(name) == 7 {
+		name = "0000:" + name
+	}
+	cargs := C.CString(devargs)
+	defer C.free(unsafe.Pointer(cargs))
+	ret := int(C.rte_dev_probe(cargs))
+	if ret == -int(C.EEXIST) {
+		ret = 0 // probed by EAL already (a PCI device bound to a DPDK driver)
+	}
+	if err := eal.Errno("rte_dev_probe", ret); err != nil {
+		return nil, fmt.Errorf("device %q: %w (is the driver available and the interface present?)", devargs, err)
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var id C.uint16_t
+	if err := eal.Errno("rte_eth_dev_get_port_by_name", int(C.rte_eth_dev_get_port_by_name(cname, &id))); err != nil {
+		return nil, fmt.Errorf("device %q: no ethdev named %q: %w", devargs, name, err)
+	}
+	p := &Port{ID: uint16(id), Devargs: devargs, Name: name}
+	var info C.struct_rte_eth_dev_info
+	if err := eal.Errno("rte_eth_dev_info_get", int(C.rte_eth_dev_info_get(id, &info))); err != nil {
+		return nil, fmt.Errorf("device %q: %w", devargs, err)
+	}
+	p.Info = Info{
+		Driver:      C.GoString(info.driver_name),
+		MaxRxQueues: int(info.max_rx_queues),
+		MaxTxQueues: int(info.max_tx_queues),
+		RxDescMin:   int(info.rx_desc_lim.nb_min),
+		RxDescMax:   int(info.rx_desc_lim.nb_max),
+		TxDescMin:   int(info.tx_desc_lim.nb_min),
+		TxDescMax:   int(info.tx_desc_lim.nb_max),
+		MinMTU:      int(info.min_mtu),
+		MaxMTU:      int(info.max_mtu),
+		RxOffloads:  uint64(info.rx_offload_capa),
+		TxOffloads:  uint64(info.tx_offload_capa),
+		RSSOffloads: uint64(info.flow_type_rss_offloads),
+		RETASize:    int(info.reta_size),
+		KeyBytes:    int(info.hash_key_size),
+		Socket:      int(C.rte_eth_dev_socket_id(id)),
+	}
+	var mac C.struct_rte_ether_addr
+	if err := eal.Errno("rte_eth_macaddr_get", int(C.rte_eth_macaddr_get(id, &mac))); err != nil {
+		return nil, fmt.Errorf("device %q: %w", devargs, err)
+	}
+	for i := range p.MAC {
+		p.MAC[i] = byte(mac.addr_bytes[i])
+	}
+	return p, nil
+}
+
+// Config is how a port is set up.
+type Config struct {
+	Queues          int
+	RxDesc, TxDesc  int
+	MTU             int
+	Burst           int
+	ChecksumOffload bool // use the device's checksum offloads where it has them
+	Promiscuous     bool
+	Pools           []*eal.Mempool // one per queue: the pool of the lcore that polls it
+}
+
+// ErrQueues is returned (wrapped) when the device cannot give the queues asked for.
+var ErrQueues = errors.New("not enough queues")
+
+// Configure sets up queues, descriptors, MTU and offloads; the port must
+// not be started.
+func (p *Port) Configure(cfg Config) error {
+	in := p.Info
+	if cfg.Queues < 1 || cfg.Queues > in.MaxRxQueues || cfg.Queues > in.MaxTxQueues {
+		return fmt.Errorf("device %q (%s) gives at most %d RX and %d TX queues, %d asked: %w",
+			p.Devargs, in.Driver, in.MaxRxQueues, in.MaxTxQueues, cfg.Queues, ErrQueues)
+	}
+	if len(cfg.Pools) != cfg.Queues {
+		return fmt.Errorf("port %d: %d pools for %d queues", p.ID, len(cfg.Pools), cfg.Queues)
+	}
+	if cfg.Burst < 1 || cfg.Burst > BurstMax {
+		return fmt.Errorf("port %d: burst %d outside 1..%d", p.ID, cfg.Burst, BurstMax)
+	}
+	if (in.MaxMTU != 0 && cfg.MTU > in.MaxMTU) || cfg.MTU < in.MinMTU {
+		return fmt.Errorf("device %q: MTU %d outside the device's %d..%d", p.Devargs, cfg.MTU, in.MinMTU, in.MaxMTU)
+	}
+	p.rxoff, p.txoff, p.Caps = 0, 0, ipv4.ChecksumCaps{}
+	if cfg.ChecksumOffload {
+		has := func(capa, bit uint64) bool { return capa&bit != 0 }
+		rx, tx := in.RxOffloads, in.TxOffloads
+		p.Caps = ipv4.ChecksumCaps{
+			IPv4Rx: has(rx, C.RTE_ETH_RX_OFFLOAD_IPV4_CKSUM),
+			UDPRx:  has(rx, C.RTE_ETH_RX_OFFLOAD_UDP_CKSUM),
+			TCPRx:  has(rx, C.RTE_ETH_RX_OFFLOAD_TCP_CKSUM),
+			IPv4Tx: has(tx, C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM),
+			UDPTx:  has(tx, C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM),
+			TCPTx:  has(tx, C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM),
+		}
+		p.rxoff = rx & (C.RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | C.RTE_ETH_RX_OFFLOAD_UDP_CKSUM | C.RTE_ETH_RX_OFFLOAD_TCP_CKSUM)
+		p.txoff = tx & (C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM | C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
+	}
+	id := C.uint16_t(p.ID)
+	if err := eal.Errno("rte_eth_dev_configure", int(C.pmd_configure(id, C.uint16_t(cfg.Queues), C.uint64_t(p.rxoff), C.uint64_t(p.txoff), C.uint32_t(cfg.MTU)))); err != nil {
+		return fmt.Errorf("port %d (%s): %w", p.ID, p.Devargs, err)
+	}
+	nrx, ntx := C.uint16_t(cfg.RxDesc), C.uint16_t(cfg.TxDesc)
+	if err := eal.Errno("rte_eth_dev_adjust_nb_rx_tx_desc", int(C.rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrx, &ntx))); err != nil {
+		return fmt.Errorf("port %d: %w", p.ID, err)
+	}
+	p.releaseQueues()
+	for q := 0; q < cfg.Queues; q++ {
+		pool := (*C.struct_rte_mempool)(cfg.Pools[q].Ptr())
+		if err := eal.Errno("rte_eth_rx_queue_setup", int(C.pmd_rxq_setup(id, C.uint16_t(q), nrx, pool, C.uint64_t(p.rxoff)))); err != nil {
+			return fmt.Errorf("port %d queue %d: %w", p.ID, q, err)
+		}
+		if err := eal.Errno("rte_eth_tx_queue_setup", int(C.pmd_txq_setup(id, C.uint16_t(q), ntx, C.uint64_t(p.txoff)))); err != nil {
+			return fmt.Errorf("port %d queue %d: %w", p.ID, q, err)
+		}
+		p.queues = append(p.queues, newQueue(p.ID, uint16(q), cfg.Burst, cfg.Pools[q].Ptr(), p.Caps))
+	}
+	if cfg.Promiscuous {
+		if err := eal.Errno("rte_eth_promiscuous_enable", int(C.rte_eth_promiscuous_enable(id))); err != nil {
+			return fmt.Errorf("port %d: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// Queue is queue pair i, valid after Configure.
+func (p *Port) Queue(i int) *Queue { return p.queues[i] }
+
+// Start starts the device.
+func (p *Port) Start() error {
+	if err := eal.Errno("rte_eth_dev_start", int(C.rte_eth_dev_start(C.uint16_t(p.ID)))); err != nil {
+		return fmt.Errorf("port %d (%s): %w", p.ID, p.Devargs, err)
+	}
+	p.started = true
+	return nil
+}
+
+// Stop stops the device and releases the mbufs its queues held; the lcores
+// polling it must have stopped.
+func (p *Port) Stop() error {
+	var err error
+	if p.started {
+		err = eal.Errno("rte_eth_dev_stop", int(C.rte_eth_dev_stop(C.uint16_t(p.ID))))
+		p.started = false
+	}
+	p.releaseQueues()
+	return err
+}
+
+// Close stops (if needed) and closes the device.
+func (p *Port) Close() error {
+	err := p.Stop()
+	if e := eal.Errno("rte_eth_dev_close", int(C.rte_eth_dev_close(C.uint16_t(p.ID)))); err == nil {
+		err = e
+	}
+	return err
+}
+
+func (p *Port) releaseQueues() {
+	for _, q := range p.queues {
+		q.release()
+	}
+	p.queues = nil
+}
+
+// Link is the port's link state.
+type Link struct {
+	Up         bool
+	SpeedMbps  uint32
+	FullDuplex bool
+}
+
+func (l Link) String() string {
+	if !l.Up {
+		return "down"
+	}
+	d := "half"
+	if l.FullDuplex {
+		d = "full"
+	}
+	return fmt.Sprintf("up %d Mbit/s %s-duplex", l.SpeedMbps, d)
+}
+
+// Link reads the link state without waiting.
+func (p *Port) Link() (Link, error) {
+	var speed C.uint32_t
+	var up, duplex C.int
+	if err := eal.Errno("rte_eth_link_get_nowait", int(C.pmd_link(C.uint16_t(p.ID), &speed, &up, &duplex))); err != nil {
+		return Link{}, err
+	}
+	return Link{Up: up != 0, SpeedMbps: uint32(speed), FullDuplex: duplex != 0}, nil
+}
+
+// Stats are the device's counters (rte_eth_stats).
+type Stats struct {
+	RxPackets, TxPackets uint64
+	RxBytes, TxBytes     uint64
+	RxMissed             uint64 // dropped by the device: RX ring full
+	RxErrors, TxErrors   uint64
+	RxNoMbuf             uint64 // RX mbuf allocation failures
+}
+
+// Stats reads the device's counters.
+func (p *Port) Stats() (Stats, error) {
+	var s C.struct_rte_eth_stats
+	if err := eal.Errno("rte_eth_stats_get", int(C.rte_eth_stats_get(C.uint16_t(p.ID), &s))); err != nil {
+		return Stats{}, err
+	}
+	return Stats{
+		RxPackets: uint64(s.ipackets), TxPackets: uint64(s.opackets),
+		RxBytes: uint64(s.ibytes), TxBytes: uint64(s.obytes),
+		RxMissed: uint64(s.imissed), RxErrors: uint64(s.ierrors), TxErrors: uint64(s.oerrors),
+		RxNoMbuf: uint64(s.rx_nombuf),
+	}, nil
+}
+
+// OffloadNames lists the checksum offloads in use, for the start-up summary.
+func (p *Port) OffloadNames() string {
+	var s []string
+	add := func(ok bool, n string) {
+		if ok {
+			s = append(s, n)
+		}
+	}
+	c := p.Caps
+	add(c.IPv4Rx, "rx-ipv4")
+	add(c.UDPRx, "rx-udp")
+	add(c.TCPRx, "rx-tcp")
+	add(c.IPv4Tx, "tx-ipv4")
+	add(c.UDPTx, "tx-udp")
+	add(c.TCPTx, "tx-tcp")
+	if len(s) == 0 {
+		return "none (checksums in software)"
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,133 @@
+/* Burst I/O for one RX/TX queue pair. Every array lives in C memory so that
+ * Go reads and writes it in place and crosses into C once per burst. */
+#ifndef PMD_QUEUE_H
+#define PMD_QUEUE_H
+
+#include <stdint.h>
+#include <string.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#define PMD_BURST_MAX 256
+#define PMD_TX_MAX 1024
+#define PMD_FREE_MAX 1024
+#define PMD_STASH 64
+
+struct pmd_q {
+	uint16_t port, queue, burst;
+	struct rte_mempool *pool;
+
+	uint16_t nrx;
+	struct rte_mbuf *rx[PMD_BURST_MAX];
+	void *rxdata[PMD_BURST_MAX];
+	uint16_t rxlen[PMD_BURST_MAX];
+	uint16_t rxroom[PMD_BURST_MAX]; /* data_len + tailroom */
+	uint64_t rxol[PMD_BURST_MAX];
+	uint32_t rxhash[PMD_BURST_MAX];
+
+	uint16_t ntx;
+	struct rte_mbuf *tx[PMD_TX_MAX];
+	uint16_t txlen[PMD_TX_MAX];
+	uint16_t txoff[PMD_TX_MAX]; /* dev.Offload */
+
+	uint16_t nfree;
+	struct rte_mbuf *free[PMD_FREE_MAX];
+
+	uint16_t nstash;
+	struct rte_mbuf *stash[PMD_STASH];
+	void *stashdata[PMD_STASH];
+	uint16_t stashroom[PMD_STASH];
+
+	uint64_t tx_full, alloc_fail, multiseg;
+};
+
+static inline void pmd_q_free(struct pmd_q *q)
+{
+	if (q->nfree) {
+		rte_pktmbuf_free_bulk(q->free, q->nfree);
+		q->nfree = 0;
+	}
+}
+
+/* pmd_q_flush sends what is queued. What the device refuses stays queued for
+ * the next flush while there is room; Go frees a packet it cannot queue. */
+static inline void pmd_q_flush(struct pmd_q *q)
+{
+	uint16_t i, n = q->ntx, sent;
+
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = q->tx[i];
+		uint16_t off = q->txoff[i];
+		m->data_len = q->txlen[i];
+		m->pkt_len = q->txlen[i];
+		if (off & 0xff) {
+			uint64_t ol = RTE_MBUF_F_TX_IPV4;
+			if (off & 1)
+				ol |= RTE_MBUF_F_TX_IP_CKSUM;
+			if (off & 2)
+				ol |= RTE_MBUF_F_TX_UDP_CKSUM;
+			if (off & 4)
+				ol |= RTE_MBUF_F_TX_TCP_CKSUM;
+			m->ol_flags = ol;
+			m->l2_len = 14;
+			m->l3_len = off >> 8;
+		} else {
+			m->ol_flags = 0;
+		}
+	}
+	sent = n ? rte_eth_tx_burst(q->port, q->queue, q->tx, n) : 0;
+	if (sent < n) {
+		/* Keep the rest, already prepared, for the next flush. The
+		 * lengths stay valid because the loop above rewrites them. */
+		memmove(q->tx, q->tx + sent, (n - sent) * sizeof(q->tx[0]));
+		memmove(q->txlen, q->txlen + sent, (n - sent) * sizeof(q->txlen[0]));
+		memmove(q->txoff, q->txoff + sent, (n - sent) * sizeof(q->txoff[0]));
+	}
+	q->ntx = n - sent;
+	pmd_q_free(q);
+}
+
+static inline void pmd_q_refill(struct pmd_q *q)
+{
+	uint16_t want = PMD_STASH - q->nstash, i;
+
+	if (q->nstash >= PMD_STASH / 2)
+		return;
+	while (want > 0 && rte_pktmbuf_alloc_bulk(q->pool, q->stash + q->nstash, want) != 0)
+		want /= 2;
+	for (i = q->nstash; i < q->nstash + want; i++) {
+		struct rte_mbuf *m = q->stash[i];
+		q->stashdata[i] = rte_pktmbuf_mtod(m, void *);
+		q->stashroom[i] = rte_pktmbuf_tailroom(m);
+	}
+	q->nstash += want;
+}
+
+/* pmd_q_poll is one crossing per poll: flush, free, refill, receive. */
+static inline uint16_t pmd_q_poll(struct pmd_q *q)
+{
+	uint16_t n, i, k = 0;
+
+	pmd_q_flush(q);
+	pmd_q_refill(q);
+	n = rte_eth_rx_burst(q->port, q->queue, q->rx, q->burst);
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = q->rx[i];
+		if (unlikely(m->nb_segs != 1)) {
+			q->multiseg++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		q->rx[k] = m;
+		q->rxdata[k] = rte_pktmbuf_mtod(m, void *);
+		q->rxlen[k] = m->data_len;
+		q->rxroom[k] = m->data_len + rte_pktmbuf_tailroom(m);
+		q->rxol[k] = m->ol_flags;
+		q->rxhash[k] = m->hash.rss;
+		k++;
+	}
+	q->nrx = k;
+	return k;
+}
+
+#endif

@@ -1,0 +1,119 @@
+// Command pmd runs the pmd userspace IPv4 stack on DPDK ports, or checks a
+// configuration and the host's hugepage memory against it.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"pmd/config"
+)
+
+const usage = `pmd: a poll-mode userspace IPv4/TCP stack on DPDK.
+
+Usage:
+  pmd [-c FILE]          run the stack until SIGINT or SIGTERM, then stop
+                         the ports and exit 0
+  pmd check [-c FILE]    validate FILE and compute the hugepage memory it
+                         needs against what the host has free; exit 1 with
+                         the error (naming the key, or the shortfall and the
+                         fix) if anything is wrong
+  pmd --help             this text
+
+Options:
+  -c FILE   configuration file (default conf.toml)
+
+The configuration keys are documented in README.md. Counters are printed
+every engine.stats_interval and once more at exit.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && args[0] == "check" {
+		cmd, args = "check", args[1:]
+	}
+	fs := flag.NewFlagSet("pmd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	file := fs.String("c", "conf.toml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pmd: unexpected argument %q (see pmd --help)\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := loadConfig(*file)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmd: %v\n", err)
+		return 1
+	}
+	if cmd == "check" {
+		return check(cfg, stdout, stderr)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := serve(cfg, log); err != nil {
+		fmt.Fprintf(stderr, "pmd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	var env config.Env
+	for cpu := 0; cpu < 1024 && len(env.CPUs) < set.Count(); cpu++ {
+		if set.IsSet(cpu) {
+			env.CPUs = append(env.CPUs, cpu)
+		}
+	}
+	return config.Load(path, env)
+}
+
+// checkHost compares the configuration's memory needs with the host.
+func checkHost(cfg *config.Config) error {
+	if !cfg.EAL.Hugepages {
+		return nil
+	}
+	h, err := config.ReadHugepages("/sys", "/proc/mounts")
+	if err != nil {
+		return fmt.Errorf("%s: eal.hugepages: %w", cfg.File, err)
+	}
+	return cfg.CheckHost(h)
+}
+
+func check(cfg *config.Config, stdout, stderr io.Writer) int {
+	m := cfg.Memory()
+	const mb = 1 << 20
+	fmt.Fprintf(stdout, "%s: configuration valid: %d lcores, %d ports, %d services\n", cfg.File, len(cfg.EAL.Lcores), len(cfg.Ports), len(cfg.Services))
+	fmt.Fprintf(stdout, "memory: %d mbufs per lcore pool (%d MiB each, %d MiB for %d lcores) + %d MiB overhead = %d MiB\n",
+		cfg.PoolMbufs(), m.PerLcorePool/mb, m.Pools/mb, len(cfg.EAL.Lcores), m.Overhead/mb, (m.Total+mb-1)/mb)
+	if !cfg.EAL.Hugepages {
+		fmt.Fprintln(stdout, "hugepages: off (eal.hugepages = false): runs with --no-huge")
+		return 0
+	}
+	if err := checkHost(cfg); err != nil {
+		fmt.Fprintf(stderr, "pmd: %v\n", err)
+		return 1
+	}
+	h, _ := config.ReadHugepages("/sys", "/proc/mounts")
+	fmt.Fprintf(stdout, "hugepages: %d of %d pages of %d KiB free: enough\n", h.Free, h.Total, h.PageSize>>10)
+	return 0
+}

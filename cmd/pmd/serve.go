@@ -1,0 +1,255 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"pmd/config"
+	"pmd/dev"
+	"pmd/eal"
+	"pmd/engine"
+	"pmd/ipv4"
+	"pmd/pmd"
+)
+
+// stack is everything serve sets up, so that it can be torn down in order
+// whatever step failed.
+type stack struct {
+	log    *slog.Logger
+	pools  []*eal.Mempool
+	ports  []*pmd.Port
+	lcores []*engine.Lcore
+	eals   []*eal.Lcore
+	stop   atomic.Bool
+	eal    bool
+}
+
+func serve(cfg *config.Config, log *slog.Logger) (err error) {
+	if err := checkHost(cfg); err != nil {
+		return err
+	}
+	// Each polling lcore holds a P while it runs Go code: leave room for
+	// the runtime, the control loop and the garbage collector.
+	if want := runtime.NumCPU() + len(cfg.EAL.Lcores); runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
+	s := &stack{log: log}
+	defer func() {
+		if e := s.teardown(); err == nil {
+			err = e
+		}
+	}()
+	args := cfg.EALArgs(os.Args[0], os.Getpid())
+	log.Info("eal init", "args", strings.Join(args[1:], " "))
+	if err := eal.Init(args); err != nil {
+		return fmt.Errorf("EAL: %w (see 'pmd check -c %s')", err, cfg.File)
+	}
+	s.eal = true
+	for i := range cfg.EAL.Lcores {
+		p, err := eal.NewPktPool(fmt.Sprintf("pmd_l%d", i), cfg.PoolMbufs(), cfg.Engine.MbufCache, cfg.MbufDataRoom(), -1)
+		if err != nil {
+			return fmt.Errorf("lcore %d: %w (see 'pmd check -c %s')", i, err, cfg.File)
+		}
+		s.pools = append(s.pools, p)
+	}
+	ecfg := &engine.Config{
+		UDP:        new([65536]engine.Service),
+		Idle:       map[config.Idle]engine.Idle{config.IdlePoll: engine.IdlePoll, config.IdleYield: engine.IdleYield, config.IdleSleep: engine.IdleSleep}[cfg.Engine.Idle],
+		IdleAfter:  cfg.Engine.IdleAfter,
+		IdleSleep:  cfg.Engine.IdleSleep,
+		ARPRetry:   cfg.ARP.Retry,
+		ARPTries:   3,
+		ARPPending: cfg.ARP.Pending,
+		ICMPRate:   1000,
+		Neigh:      ipv4.NewNeighbours(cfg.ARP.Entries, cfg.ARP.Timeout),
+	}
+	for i, pc := range cfg.Ports {
+		p, err := openPort(cfg, i, s.pools)
+		if p != nil {
+			s.ports = append(s.ports, p)
+		}
+		if err != nil {
+			return err
+		}
+		addr, _ := ipv4.AddrFromNetip(pc.Address.Addr())
+		gw, _ := ipv4.AddrFromNetip(pc.Gateway)
+		ecfg.Ifaces = append(ecfg.Ifaces, engine.Iface{Name: p.Name, MAC: p.MAC, Prefix: ipv4.Prefix{Addr: addr, Bits: pc.Address.Bits()}, Gateway: gw})
+	}
+	for _, sv := range cfg.Services {
+		switch {
+		case sv.Proto == config.ProtoUDP && sv.Kind == config.KindEcho:
+			ecfg.UDP[sv.Port] = engine.Echo
+		case sv.Proto == config.ProtoUDP && sv.Kind == config.KindDiscard:
+			ecfg.UDP[sv.Port] = engine.Discard
+		default:
+			log.Warn("service not served yet: this build has no TCP; TCP segments are counted in drop_tcp_no_stack", "kind", sv.Kind, "proto", sv.Proto, "port", sv.Port)
+		}
+	}
+	for i := range cfg.EAL.Lcores {
+		qs := make([]dev.Queue, len(s.ports))
+		for j, p := range s.ports {
+			qs[j] = p.Queue(i)
+		}
+		s.lcores = append(s.lcores, engine.NewLcore(i, ecfg, qs))
+	}
+	for _, p := range s.ports {
+		if err := p.Start(); err != nil {
+			return err
+		}
+	}
+	s.summary(cfg)
+
+	epoch := time.Now()
+	clock := func() int64 { return int64(time.Since(epoch)) }
+	for i, cpu := range cfg.EAL.Lcores {
+		l := s.lcores[i]
+		el, err := eal.StartLcore(cpu, func(*eal.Lcore) error {
+			l.Run(&s.stop, clock)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.eals = append(s.eals, el)
+		log.Info("lcore started", "lcore", i, "cpu", cpu, "dpdk_lcore_id", el.ID)
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	ctl := &engine.Control{Neigh: ecfg.Neigh, Lcores: s.lcores}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	var stats <-chan time.Time
+	if cfg.Engine.StatsInterval > 0 {
+		t := time.NewTicker(cfg.Engine.StatsInterval)
+		defer t.Stop()
+		stats = t.C
+	}
+	for {
+		select {
+		case <-tick.C:
+			ctl.Tick(clock())
+		case <-stats:
+			s.printStats("stats")
+		case v := <-sig:
+			log.Info("stopping", "signal", v.String())
+			return nil
+		}
+	}
+}
+
+func openPort(cfg *config.Config, i int, pools []*eal.Mempool) (*pmd.Port, error) {
+	pc := cfg.Ports[i]
+	key := fmt.Sprintf("%s: port[%d]", cfg.File, i)
+	p, err := pmd.Open(pc.Device)
+	if err != nil {
+		return nil, fmt.Errorf("%s.device: %w", key, err)
+	}
+	err = p.Configure(pmd.Config{
+		Queues: pc.Queues, RxDesc: pc.RxDesc, TxDesc: pc.TxDesc, MTU: pc.MTU,
+		Burst: cfg.Engine.Burst, ChecksumOffload: pc.ChecksumOffload, Promiscuous: pc.Promiscuous,
+		Pools: pools,
+	})
+	if errors.Is(err, pmd.ErrQueues) {
+		return p, fmt.Errorf("%s.queues: %w", key, err)
+	}
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", key, err)
+	}
+	return p, nil
+}
+
+// summary logs what is running, once.
+func (s *stack) summary(cfg *config.Config) {
+	for i, p := range s.ports {
+		pc := cfg.Ports[i]
+		link, _ := p.Link()
+		s.log.Info("port", "port", i, "device", p.Devargs, "driver", p.Info.Driver, "mac", p.MAC.String(),
+			"address", pc.Address.String(), "gateway", gatewayString(pc), "queues", pc.Queues,
+			"rx_desc", pc.RxDesc, "tx_desc", pc.TxDesc, "mtu", pc.MTU, "offloads", p.OffloadNames(), "link", link.String())
+	}
+	for i, cpu := range cfg.EAL.Lcores {
+		var qs []string
+		for j := range s.ports {
+			qs = append(qs, fmt.Sprintf("port%d/q%d", j, i))
+		}
+		s.log.Info("lcore map", "lcore", i, "cpu", cpu, "queues", strings.Join(qs, " "), "pool_mbufs", cfg.PoolMbufs())
+	}
+	for _, sv := range cfg.Services {
+		s.log.Info("service", "kind", sv.Kind, "proto", sv.Proto, "port", sv.Port)
+	}
+	s.log.Info("idle", "mode", cfg.Engine.Idle, "after", cfg.Engine.IdleAfter, "sleep", cfg.Engine.IdleSleep.String())
+}
+
+func gatewayString(p config.Port) string {
+	if !p.Gateway.IsValid() {
+		return "none"
+	}
+	return p.Gateway.String()
+}
+
+// printStats logs each lcore's counters, their total and each port's
+// device counters. Only non-zero counters are printed.
+func (s *stack) printStats(msg string) {
+	var total engine.Counters
+	for i, l := range s.lcores {
+		c := l.Counters()
+		total.Add(&c)
+		s.log.Info(msg, counterAttrs("lcore"+strconv.Itoa(i), &c)...)
+	}
+	s.log.Info(msg, counterAttrs("total", &total)...)
+	for i, p := range s.ports {
+		st, err := p.Stats()
+		if err != nil {
+			continue
+		}
+		s.log.Info(msg, "scope", "port"+strconv.Itoa(i), "rx_packets", st.RxPackets, "tx_packets", st.TxPackets,
+			"rx_missed", st.RxMissed, "rx_errors", st.RxErrors, "tx_errors", st.TxErrors, "rx_nombuf", st.RxNoMbuf)
+	}
+}
+
+func counterAttrs(scope string, c *engine.Counters) []any {
+	attrs := []any{"scope", scope, "drops", c.Drops()}
+	for i := engine.Counter(0); i < engine.NumCounters; i++ {
+		if c[i] != 0 || i <= engine.TxBytes {
+			attrs = append(attrs, i.String(), c[i])
+		}
+	}
+	return attrs
+}
+
+// teardown stops what serve started, in reverse order.
+func (s *stack) teardown() error {
+	s.stop.Store(true)
+	for _, l := range s.eals {
+		l.Wait()
+	}
+	if len(s.eals) > 0 {
+		s.printStats("final")
+	}
+	var errs []error
+	for _, p := range s.ports {
+		if err := p.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range s.pools {
+		p.Free()
+	}
+	if s.eal {
+		if err := eal.Cleanup(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

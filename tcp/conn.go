@@ -1,0 +1,254 @@
+package tcp
+
+// State is a connection state of RFC 9293 section 3.3.2.
+type State uint8
+
+// The eleven states (Listen is the Listener itself).
+const (
+	Closed State = iota
+	Listen
+	SynSent
+	SynReceived
+	Established
+	FinWait1
+	FinWait2
+	CloseWait
+	Closing
+	LastAck
+	TimeWait
+)
+
+var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED",
+	"FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
+
+func (s State) String() string { return stateNames[s] }
+
+// synchronized reports whether the state is past the handshake.
+func (s State) synchronized() bool { return s >= Established }
+
+// Conn is one connection's control block (RFC 9293 3.3.1). The send
+// sequence space:
+//
+//	   sndUna          sndNxt            sndUna+sndWnd
+//	----|-----------------|-------------------|---------
+//	acked | sent, unacked | allowed, not sent | not allowed
+//
+// The send buffer holds the bytes from sndBase (SND.UNA once the SYN is
+// acknowledged) to the last byte written; a FIN, once queued, follows them.
+// The receive buffer holds bytes the application has not taken, then
+// out-of-order data at its offset from RCV.NXT.
+type Conn struct {
+	s        *Stack
+	id       FourTuple
+	state    State
+	handler  Handler
+	listener *Listener // while SYN-RECEIVED from a passive open
+	active   bool
+
+	// Context is the application's, untouched by the stack.
+	Context any
+
+	// send side
+	iss, sndUna, sndNxt, sndMax Seq
+	sndWnd, maxSndWnd           uint32
+	sndWL1, sndWL2              Seq
+	sndShift                    uint8
+	mss                         int // payload bytes per segment
+	snd                         ring
+	sndBase                     Seq
+	finQueued, finSent          bool
+	noDelay                     bool
+	wantWritable                bool
+
+	// receive side
+	irs, rcvNxt Seq
+	rcvShift    uint8
+	rcvAdv      Seq // right edge advertised
+	rcv         ring
+	unread      int         // bytes at the start of rcv the application has not taken
+	ooo         []SACKBlock // out-of-order ranges, sorted
+	lastOOO     Seq         // left edge of the range that grew last
+	finSeq      Seq
+	finRcvd     bool // a FIN arrived, maybe ahead of data
+	readClosed  bool // the application closed: further data gets a reset
+
+	// options
+	tsOK        bool
+	tsRecent    uint32
+	tsRecentAge int64
+	lastAckSent Seq
+	sackOK      bool
+	wsOK        bool
+	sacked      []SACKBlock // the peer's SACK blocks above sndUna (scoreboard)
+
+	// RTT (RFC 6298), in nanoseconds
+	srtt, rttvar, rto int64
+	rttTiming         bool
+	rttSeq            Seq
+	rttStart          int64
+	retries           int
+
+	// congestion control (RFC 5681, 6582, 6675)
+	cwnd, ssthresh uint32
+	bytesAcked     uint32
+	dupAcks        int
+	inRecovery     bool
+	recover        Seq
+	rxtNext        Seq // next hole to retransmit in SACK recovery
+
+	// timers: absolute times, 0 when off
+	tRtx, tPersist, tDelack, tKeep, tWait int64
+	wNext, wPrev                          *Conn
+	wAt                                   int64
+	wSlot                                 int32
+	keepSent                              int
+	persistBackoff                        int
+
+	// output scheduling
+	ackNow     bool
+	ackPending int
+	dirty      bool
+	recycle    bool
+	nextDirty  *Conn
+	lastRecv   int64
+	closeErr   error
+	notified   bool // Open was called
+}
+
+func (c *Conn) reset(s *Stack, id FourTuple, h Handler) {
+	ooo, sacked := c.ooo[:0], c.sacked[:0]
+	*c = Conn{s: s, id: id, handler: h, wSlot: -1}
+	if cap(ooo) < s.cfg.OOOSegments {
+		ooo = make([]SACKBlock, 0, s.cfg.OOOSegments)
+		sacked = make([]SACKBlock, 0, s.cfg.OOOSegments)
+	}
+	c.ooo, c.sacked = ooo, sacked
+	c.rto = int64(s.cfg.InitialRTO)
+	c.mss = 536
+	c.ssthresh = 1 << 30
+	c.rcvShift = windowShift(s.rcvPool.size)
+}
+
+// windowShift is the smallest scale that lets a 16-bit field carry size.
+func windowShift(size int) uint8 {
+	var sh uint8
+	for size>>sh > 0xffff && sh < 14 {
+		sh++
+	}
+	return sh
+}
+
+// ID is the connection's four-tuple.
+func (c *Conn) ID() FourTuple { return c.id }
+
+// State is the connection's state.
+func (c *Conn) State() State { return c.state }
+
+// SetNoDelay turns Nagle's algorithm off (true) or on (false, the default).
+func (c *Conn) SetNoDelay(on bool) { c.noDelay = on }
+
+// Writable is how many bytes Write would take now.
+func (c *Conn) Writable() int {
+	if c.finQueued || c.state == Closed || c.state == TimeWait {
+		return 0
+	}
+	if c.snd.buf == nil {
+		return c.s.sndPool.size
+	}
+	return c.snd.free()
+}
+
+// Write copies as much of b as fits into the send buffer and returns how
+// much; it goes out at the end of the poll iteration. When it comes up
+// short, Writable is called once space frees.
+func (c *Conn) Write(b []byte) int {
+	switch c.state {
+	case SynSent, SynReceived, Established, CloseWait:
+	default:
+		return 0
+	}
+	if c.finQueued || len(b) == 0 {
+		return 0
+	}
+	if c.snd.buf == nil {
+		buf, ok := c.s.sndPool.get()
+		if !ok {
+			c.s.C[DropNoBuffer]++
+			c.wantWritable = true
+			return 0
+		}
+		c.snd = ring{buf: buf}
+	}
+	n := c.snd.append(b)
+	if n < len(b) {
+		c.wantWritable = true
+	}
+	if n > 0 {
+		c.markDirty()
+	}
+	return n
+}
+
+// CloseWrite sends FIN after the data written so far (half-close): the
+// connection still receives.
+func (c *Conn) CloseWrite() {
+	switch c.state {
+	case SynReceived, Established:
+		c.state = FinWait1
+	case CloseWait:
+		c.state = LastAck
+	case SynSent:
+		c.s.finish(c, nil)
+		return
+	default:
+		return
+	}
+	c.finQueued = true
+	c.markDirty()
+}
+
+// Close is CloseWrite, and the application takes no more data: data that
+// still arrives is answered with a reset (RFC 9293 3.10.4 and common
+// practice).
+func (c *Conn) Close() {
+	c.readClosed = true
+	c.CloseWrite()
+}
+
+// Abort resets the connection at once (RFC 9293 ABORT).
+func (c *Conn) Abort() {
+	switch c.state {
+	case Closed, TimeWait:
+		return
+	case SynReceived, Established, FinWait1, FinWait2, CloseWait:
+		c.sendRST(c.sndNxt, 0, false)
+	}
+	c.s.finish(c, ErrAborted)
+}
+
+// Read offers the buffered received data to the handler again (after it
+// declined some in Recv).
+func (c *Conn) Read() { c.deliver() }
+
+func (c *Conn) markDirty() {
+	if !c.dirty {
+		c.dirty = true
+		c.nextDirty = c.s.dirty
+		c.s.dirty = c
+	}
+}
+
+func (c *Conn) freeBuffers() {
+	if c.snd.buf != nil {
+		c.s.sndPool.put(c.snd.buf)
+		c.snd = ring{}
+	}
+	if c.rcv.buf != nil {
+		c.s.rcvPool.put(c.rcv.buf)
+		c.rcv = ring{}
+	}
+}
+
+// rcvWindow is the receive window from RCV.NXT: the buffer's room after
+// the unread bytes.
+func (c *Conn) rcvWindow() uint32 { return uint32(c.s.rcvPool.size - c.unread) }

@@ -1,0 +1,79 @@
+package tcp
+
+// Counter names one per-lcore TCP counter.
+type Counter int
+
+// The TCP counters.
+const (
+	SegsIn Counter = iota
+	SegsOut
+	Retransmits
+	FastRetransmits
+	Timeouts
+	ResetsSent
+	ResetsRcvd
+	ActiveOpens
+	PassiveOpens
+	ConnsClosed // orderly
+	ConnsFailed // reset, refused, timed out, aborted
+	SynCookiesSent
+	SynCookiesValid
+	SynCookiesBad
+	ChallengeAcks
+	ChallengeAcksLimited
+	TimeWaitReused
+	KeepaliveProbes
+	WindowProbes
+	DupAcks
+	TableFull
+	NoPorts
+	DropBadHeader
+	DropBadOptions
+	DropNoConn // answered with RST
+	DropOutOfWindow
+	DropPAWS
+	DropOOOFull
+	DropNoBuffer
+	DropBadAck
+	DropBacklog // SYN dropped: backlog and cookies both unavailable
+	NumCounters
+)
+
+var counterNames = [NumCounters]string{
+	SegsIn:               "tcp_segs_in",
+	SegsOut:              "tcp_segs_out",
+	Retransmits:          "tcp_retransmits",
+	FastRetransmits:      "tcp_fast_retransmits",
+	Timeouts:             "tcp_timeouts",
+	ResetsSent:           "tcp_resets_sent",
+	ResetsRcvd:           "tcp_resets_rcvd",
+	ActiveOpens:          "tcp_active_opens",
+	PassiveOpens:         "tcp_passive_opens",
+	ConnsClosed:          "tcp_conns_closed",
+	ConnsFailed:          "tcp_conns_failed",
+	SynCookiesSent:       "tcp_syn_cookies_sent",
+	SynCookiesValid:      "tcp_syn_cookies_valid",
+	SynCookiesBad:        "tcp_syn_cookies_bad",
+	ChallengeAcks:        "tcp_challenge_acks",
+	ChallengeAcksLimited: "tcp_challenge_acks_limited",
+	TimeWaitReused:       "tcp_time_wait_reused",
+	KeepaliveProbes:      "tcp_keepalive_probes",
+	WindowProbes:         "tcp_window_probes",
+	DupAcks:              "tcp_dup_acks",
+	TableFull:            "tcp_table_full",
+	NoPorts:              "tcp_no_ports",
+	DropBadHeader:        "tcp_drop_bad_header",
+	DropBadOptions:       "tcp_drop_bad_options",
+	DropNoConn:           "tcp_drop_no_conn",
+	DropOutOfWindow:      "tcp_drop_out_of_window",
+	DropPAWS:             "tcp_drop_paws",
+	DropOOOFull:          "tcp_drop_ooo_full",
+	DropNoBuffer:         "tcp_drop_no_buffer",
+	DropBadAck:           "tcp_drop_bad_ack",
+	DropBacklog:          "tcp_drop_backlog",
+}
+
+func (c Counter) String() string { return counterNames[c] }
+
+// Counters is a set of TCP counter values.
+type Counters [NumCounters]uint64

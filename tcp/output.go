@@ -1,0 +1,262 @@
+package tcp
+
+// tsClock is the timestamp clock: milliseconds (RFC 7323 5.4 allows 1 ms
+// to 1 s per tick).
+func tsClock(now int64) uint32 { return uint32(now / 1e6) }
+
+// sendControl sends a segment without data outside any connection's
+// sequence accounting: resets, SYN-cookie SYN-ACKs.
+func (s *Stack) sendControl(id *FourTuple, seq, ack Seq, flags Flags, wnd uint16, opts *Options) {
+	seg := Segment{SrcPort: id.LocalPort, DstPort: id.RemotePort, Seq: seq, Ack: ack, Flags: flags, Window: wnd}
+	if opts != nil {
+		seg.Opts = *opts
+	}
+	n := seg.HeaderLen()
+	tok, b, ok := s.out.Alloc(id, n)
+	if !ok {
+		s.C[DropNoBuffer]++
+		return
+	}
+	seg.EncodeHeader(b)
+	s.out.Send(tok, id, n)
+	s.C[SegsOut]++
+}
+
+// sendRST resets the connection from its side (ABORT, data after close).
+func (c *Conn) sendRST(seq, ack Seq, withAck bool) {
+	f := FlagRST
+	if withAck {
+		f |= FlagACK
+	}
+	c.s.sendControl(&c.id, seq, ack, f, 0, nil)
+	c.s.C[ResetsSent]++
+}
+
+// sendSYN sends our SYN (active open) or SYN-ACK and arms the
+// retransmission timer.
+func (c *Conn) sendSYN(now int64) {
+	seg := Segment{SrcPort: c.id.LocalPort, DstPort: c.id.RemotePort, Seq: c.iss, Flags: FlagSYN}
+	seg.Window = uint16(min(c.rcvWindow(), 0xffff))
+	o := &seg.Opts
+	o.MSS = c.s.cfg.MSS
+	if c.state == SynReceived {
+		seg.Flags |= FlagACK
+		seg.Ack = c.rcvNxt
+	}
+	// Offer everything on an active open; answer only what the peer
+	// offered on a passive one.
+	if c.active || c.wsOK {
+		o.HasWScale, o.WScale = true, c.rcvShift
+	}
+	if c.active || c.sackOK {
+		o.SACKPermitted = true
+	}
+	if c.active || c.tsOK {
+		o.HasTS, o.TSVal, o.TSEcr = true, tsClock(now), c.tsRecent
+	}
+	if !c.transmit(&seg, now) {
+		return
+	}
+	if c.sndNxt == c.iss {
+		c.sndNxt = c.iss + 1
+	}
+	c.sndMax = MaxSeq(c.sndMax, c.iss+1)
+	if !c.rttTiming {
+		c.rttTiming, c.rttSeq, c.rttStart = true, c.iss, now
+	}
+	c.tRtx = now + c.rto
+	c.schedule()
+}
+
+// transmit fills in the ACK fields, window and timestamps of seg, copies
+// its payload and sends it. It returns false when no buffer was free.
+func (c *Conn) transmit(seg *Segment, now int64) bool {
+	if c.state != SynSent {
+		seg.Flags |= FlagACK
+		seg.Ack = c.rcvNxt
+	}
+	adv := uint32(seg.Window) // a SYN's window is never scaled
+	if seg.Flags&FlagSYN == 0 {
+		wnd := c.rcvWindow()
+		// Never move the right edge left (RFC 9293 3.8.6.2.2).
+		if edge := c.rcvNxt.Add(wnd); edge.LessThan(c.rcvAdv) {
+			wnd = c.rcvAdv.Sub(c.rcvNxt)
+		}
+		seg.Window = uint16(min(wnd>>c.rcvShift, 0xffff))
+		adv = uint32(seg.Window) << c.rcvShift
+		if c.tsOK {
+			seg.Opts.HasTS, seg.Opts.TSVal, seg.Opts.TSEcr = true, tsClock(now), c.tsRecent
+		}
+		if c.sackOK && len(c.ooo) > 0 {
+			seg.Opts.NSACK = c.sackBlocks(seg.Opts.SACK[:MaxSACKBlocks(c.tsOK)])
+		}
+	}
+	hl := seg.HeaderLen()
+	n := hl + len(seg.Payload)
+	tok, b, ok := c.s.out.Alloc(&c.id, n)
+	if !ok {
+		c.s.C[DropNoBuffer]++
+		return false
+	}
+	seg.EncodeHeader(b)
+	copy(b[hl:], seg.Payload)
+	c.s.out.Send(tok, &c.id, n)
+	c.s.C[SegsOut]++
+	if seg.Flags&FlagACK != 0 {
+		c.lastAckSent = seg.Ack
+		c.ackNow = false
+		c.ackPending = 0
+		c.tDelack = 0
+		if edge := c.rcvNxt.Add(adv); edge.GreaterThan(c.rcvAdv) {
+			c.rcvAdv = edge
+		}
+	}
+	return true
+}
+
+// output sends what the connection may send now: retransmissions in
+// recovery, new data within the windows (Nagle and sender SWS avoidance,
+// RFC 9293 3.8.6.2.1), the FIN, and an ACK if one is owed.
+func (c *Conn) output(now int64) {
+	switch c.state {
+	case Established, CloseWait, FinWait1, Closing, LastAck:
+	case SynReceived, FinWait2, TimeWait:
+		if c.ackNow {
+			c.sendAck(now)
+		}
+		return
+	default:
+		return
+	}
+	sent := false
+	if c.inRecovery && c.sackOK {
+		sent = c.sackRetransmit(now)
+	}
+	for {
+		end := c.sndBase.Add(uint32(c.snd.n))
+		var avail uint32
+		if c.sndNxt.LessThan(end) {
+			avail = end.Sub(c.sndNxt)
+		}
+		finDue := c.finQueued && c.sndNxt.LessThanEq(end)
+		usable := c.sendRoom()
+		n := min(avail, uint32(c.mss), usable)
+		if n == 0 {
+			if finDue && avail == 0 {
+				sent = c.sendData(c.sndNxt, 0, true, now) || sent
+			} else if avail > 0 && c.sndWnd == 0 && c.sndUna == c.sndMax {
+				c.armPersist(now)
+			}
+			break
+		}
+		fin := finDue && c.sndNxt.Add(n) == end
+		if n < uint32(c.mss) && !fin {
+			if n < avail && n < c.maxSndWnd/2 {
+				break // sender silly-window avoidance: wait for a wider window
+			}
+			if n == avail && !c.noDelay && c.sndMax.GreaterThan(c.sndUna) {
+				break // Nagle: a short segment waits for the outstanding data's ACK
+			}
+		}
+		if !c.sendData(c.sndNxt, n, fin, now) {
+			break
+		}
+		sent = true
+		if fin {
+			break
+		}
+	}
+	if !sent && (c.ackNow || c.ackPending > 0 && c.tDelack != 0 && now >= c.tDelack) {
+		c.sendAck(now)
+	}
+}
+
+// sendRoom is how many new bytes the peer's window and the congestion
+// window allow at SND.NXT; in SACK recovery the congestion window is
+// measured against the pipe (RFC 6675 5).
+func (c *Conn) sendRoom() uint32 {
+	var wnd, cw uint32
+	if lim := c.sndUna.Add(c.sndWnd); lim.GreaterThan(c.sndNxt) {
+		wnd = lim.Sub(c.sndNxt)
+	}
+	if c.inRecovery && c.sackOK {
+		if p := c.pipe(); p < c.cwnd {
+			cw = c.cwnd - p
+		}
+	} else if lim := c.sndUna.Add(c.cwnd); lim.GreaterThan(c.sndNxt) {
+		cw = lim.Sub(c.sndNxt)
+	}
+	return min(wnd, cw)
+}
+
+// sendData sends n bytes of the send buffer from seq, with FIN if fin,
+// advancing SND.NXT and arming the retransmission timer.
+func (c *Conn) sendData(seq Seq, n uint32, fin bool, now int64) bool {
+	seg := Segment{SrcPort: c.id.LocalPort, DstPort: c.id.RemotePort, Seq: seq, Flags: FlagACK}
+	if n > 0 {
+		off := int(seq.Sub(c.sndBase))
+		a, b := c.snd.peek(off, int(n))
+		if len(b) == 0 {
+			seg.Payload = a
+		} else {
+			seg.Payload = c.s.joinScratch(a, b)
+		}
+		if seq.Add(n) == c.sndBase.Add(uint32(c.snd.n)) {
+			seg.Flags |= FlagPSH
+		}
+	}
+	if fin {
+		seg.Flags |= FlagFIN
+	}
+	if !c.transmit(&seg, now) {
+		return false
+	}
+	end := seq.Add(n)
+	if fin {
+		end++
+		c.finSent = true
+	}
+	if seq.LessThan(c.sndMax) {
+		c.s.C[Retransmits]++
+	}
+	if end.GreaterThan(c.sndNxt) {
+		c.sndNxt = end
+	}
+	if end.GreaterThan(c.sndMax) {
+		if !c.rttTiming && seq == c.sndMax && !c.tsOK {
+			c.rttTiming, c.rttSeq, c.rttStart = true, seq, now
+		}
+		c.sndMax = end
+	}
+	if c.tRtx == 0 {
+		c.tRtx = now + c.rto
+		c.schedule()
+	}
+	return true
+}
+
+// joinScratch copies a wrapped payload into the stack's scratch buffer.
+func (s *Stack) joinScratch(a, b []byte) []byte {
+	if cap(s.scratch) < len(a)+len(b) {
+		s.scratch = make([]byte, 0, 64<<10)
+	}
+	p := append(s.scratch[:0], a...)
+	return append(p, b...)
+}
+
+// sendAck sends a bare ACK. Its sequence number is SND.MAX, not SND.NXT:
+// after a retransmission timeout pulls SND.NXT back, the peer may already
+// have received beyond it and would find SND.NXT unacceptable, dropping
+// the ACK with everything it says.
+func (c *Conn) sendAck(now int64) {
+	seg := Segment{SrcPort: c.id.LocalPort, DstPort: c.id.RemotePort, Seq: c.sndMax, Flags: FlagACK}
+	c.transmit(&seg, now)
+}
+
+// sendProbe sends a segment the peer must answer without data of ours
+// being consumed: SEQ = SND.UNA-1 (keep-alive, RFC 9293 3.8.4; and the
+// zero-window probe).
+func (c *Conn) sendProbe(now int64) {
+	seg := Segment{SrcPort: c.id.LocalPort, DstPort: c.id.RemotePort, Seq: c.sndUna - 1, Flags: FlagACK}
+	c.transmit(&seg, now)
+}

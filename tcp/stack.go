@@ -1,0 +1,340 @@
+package tcp
+
+import (
+	"errors"
+	"time"
+
+	"pmd/ipv4"
+)
+
+// FourTuple names a connection from this host's side.
+type FourTuple struct {
+	Local, Remote         ipv4.Addr
+	LocalPort, RemotePort uint16
+}
+
+// Output is what the stack transmits through: the lcore's link layer.
+type Output interface {
+	// Alloc returns a buffer for a segment of up to n bytes to id.Remote:
+	// seg starts where the TCP header goes. ok is false when no buffer is
+	// free.
+	Alloc(id *FourTuple, n int) (tok uintptr, seg []byte, ok bool)
+	// Send transmits the first n bytes of the segment in tok's buffer,
+	// adding the TCP checksum, the IPv4 header and the link header.
+	Send(tok uintptr, id *FourTuple, n int)
+}
+
+// Handler receives a connection's events, on the lcore that owns it.
+type Handler interface {
+	// Open: the connection is established (accepted or connected).
+	Open(c *Conn)
+	// Recv: in-order data, a view valid only during the call. The
+	// handler returns how many bytes it took; the rest is kept in the
+	// receive buffer and offered again after Writable or Read.
+	Recv(c *Conn, data []byte) int
+	// Writable: send space has become free after a Write came up short.
+	Writable(c *Conn)
+	// PeerClosed: the peer sent FIN; no more data will come.
+	PeerClosed(c *Conn)
+	// Closed: the connection is gone (err nil after an orderly close).
+	// c must not be used after it returns.
+	Closed(c *Conn, err error)
+}
+
+// Errors reported by Closed and Connect.
+var (
+	ErrReset        = errors.New("tcp: connection reset by peer")
+	ErrRefused      = errors.New("tcp: connection refused")
+	ErrTimeout      = errors.New("tcp: connection timed out")
+	ErrAborted      = errors.New("tcp: connection aborted")
+	ErrNoPorts      = errors.New("tcp: no free source port for this destination")
+	ErrTableFull    = errors.New("tcp: connection table full")
+	ErrPortInUse    = errors.New("tcp: port already listening")
+	ErrNotConnected = errors.New("tcp: not connected")
+)
+
+// Config holds the stack's knobs; zero values take the defaults of
+// DefaultConfig.
+type Config struct {
+	MaxConns      int           // connections per lcore, TIME_WAIT included
+	Backlog       int           // half-open connections per listener before SYN cookies
+	SndBuf        int           // send buffer bytes per connection
+	RcvBuf        int           // receive buffer (and window) bytes per connection
+	Buffers       int           // send+receive buffers in existence per lcore
+	MSS           uint16        // our MSS (MTU - 40)
+	MinRTO        time.Duration // RFC 6298 lower bound
+	MaxRTO        time.Duration
+	InitialRTO    time.Duration
+	DelayedAck    time.Duration // 0: acknowledge every segment at once
+	TimeWait      time.Duration // 2*MSL
+	SynRetries    int
+	DataRetries   int           // retransmissions of one segment before giving up
+	KeepAlive     time.Duration // idle time before probes; 0: off
+	KeepInterval  time.Duration
+	KeepProbes    int
+	OOOSegments   int // out-of-order ranges held per connection
+	ChallengeRate int // challenge ACKs per second per lcore (RFC 5961 7)
+	PortMin       uint16
+	PortMax       uint16
+	Seed          [16]byte // ISN and SYN-cookie secret
+}
+
+// DefaultConfig is the configuration used for zero fields.
+func DefaultConfig() Config {
+	return Config{
+		MaxConns: 65536, Backlog: 4096,
+		SndBuf: 256 << 10, RcvBuf: 256 << 10, Buffers: 8192,
+		MSS:    1460,
+		MinRTO: 200 * time.Millisecond, MaxRTO: 60 * time.Second, InitialRTO: time.Second,
+		DelayedAck: 40 * time.Millisecond, TimeWait: 60 * time.Second,
+		SynRetries: 6, DataRetries: 15,
+		KeepInterval: 75 * time.Second, KeepProbes: 9,
+		OOOSegments: 16, ChallengeRate: 1000,
+		PortMin: 32768, PortMax: 60999,
+	}
+}
+
+func (c *Config) fill() {
+	d := DefaultConfig()
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setD := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&c.MaxConns, d.MaxConns)
+	set(&c.Backlog, d.Backlog)
+	set(&c.SndBuf, d.SndBuf)
+	set(&c.RcvBuf, d.RcvBuf)
+	set(&c.Buffers, d.Buffers)
+	set(&c.SynRetries, d.SynRetries)
+	set(&c.DataRetries, d.DataRetries)
+	set(&c.KeepProbes, d.KeepProbes)
+	set(&c.OOOSegments, d.OOOSegments)
+	set(&c.ChallengeRate, d.ChallengeRate)
+	setD(&c.MinRTO, d.MinRTO)
+	setD(&c.MaxRTO, d.MaxRTO)
+	setD(&c.InitialRTO, d.InitialRTO)
+	setD(&c.TimeWait, d.TimeWait)
+	setD(&c.KeepInterval, d.KeepInterval)
+	if c.DelayedAck < 0 {
+		c.DelayedAck = 0
+	} else if c.DelayedAck == 0 {
+		c.DelayedAck = d.DelayedAck
+	}
+	if c.MSS == 0 {
+		c.MSS = d.MSS
+	}
+	if c.PortMin == 0 || c.PortMax < c.PortMin {
+		c.PortMin, c.PortMax = d.PortMin, d.PortMax
+	}
+}
+
+// Listener is a passive open on a port; every lcore has its own copy.
+type Listener struct {
+	Port    uint16
+	Handler Handler
+	synRcvd int // half-open connections, against the backlog
+}
+
+// Stack is one lcore's TCP: its connections, listeners, timers and
+// counters. Only the owning lcore calls it; time is passed in.
+type Stack struct {
+	cfg       Config
+	out       Output
+	conns     map[FourTuple]*Conn
+	listeners map[uint16]*Listener
+	freeConns []*Conn
+	made      int
+	sndPool   bufPool
+	rcvPool   bufPool
+	wheel     wheel
+	dirty     *Conn // connections with output to do, linked by nextDirty
+	isn       *ISNGen
+	cookies   *Cookies
+	nextPort  uint16
+	now       int64
+	scratch   []byte
+
+	challengeTokens int
+	challengeRefill int64
+
+	C Counters
+}
+
+// NewStack builds an lcore's stack sending through out.
+func NewStack(cfg Config, out Output) *Stack {
+	cfg.fill()
+	s := &Stack{
+		cfg:       cfg,
+		out:       out,
+		conns:     make(map[FourTuple]*Conn, cfg.MaxConns),
+		listeners: make(map[uint16]*Listener),
+		freeConns: make([]*Conn, 0, cfg.MaxConns),
+		sndPool:   bufPool{size: pow2(cfg.SndBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
+		rcvPool:   bufPool{size: pow2(cfg.RcvBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
+		isn:       NewISNGen(cfg.Seed),
+		cookies:   NewCookies(cfg.Seed),
+		nextPort:  cfg.PortMin,
+	}
+	s.wheel.init()
+	return s
+}
+
+func pow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// Config is the stack's configuration with defaults filled in.
+func (s *Stack) Config() Config { return s.cfg }
+
+// Listen starts a passive open on port for every local address.
+func (s *Stack) Listen(port uint16, h Handler) (*Listener, error) {
+	if _, ok := s.listeners[port]; ok {
+		return nil, ErrPortInUse
+	}
+	l := &Listener{Port: port, Handler: h}
+	s.listeners[port] = l
+	return l, nil
+}
+
+// Conns is the number of connections in the table, TIME_WAIT included.
+func (s *Stack) Conns() int { return len(s.conns) }
+
+// Lookup finds a connection by its tuple.
+func (s *Stack) Lookup(id FourTuple) *Conn { return s.conns[id] }
+
+// Each calls fn for every connection (for listings; not on the fast path).
+func (s *Stack) Each(fn func(*Conn)) {
+	for _, c := range s.conns {
+		fn(c)
+	}
+}
+
+// newConn takes a connection from the free list (or makes one, within
+// MaxConns) and enters it in the table.
+func (s *Stack) newConn(id FourTuple, h Handler) *Conn {
+	if len(s.conns) >= s.cfg.MaxConns {
+		s.C[TableFull]++
+		return nil
+	}
+	var c *Conn
+	if n := len(s.freeConns); n > 0 {
+		c = s.freeConns[n-1]
+		s.freeConns = s.freeConns[:n-1]
+	} else {
+		c = new(Conn)
+		s.made++
+	}
+	c.reset(s, id, h)
+	s.conns[id] = c
+	return c
+}
+
+// release removes c from the table and recycles it.
+func (s *Stack) release(c *Conn) {
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.wheel.remove(c)
+	c.freeBuffers()
+	c.state = Closed
+	c.handler = nil
+	c.Context = nil
+	c.listener = nil
+	if !c.dirty { // a dirty connection is recycled when the flush reaches it
+		s.freeConns = append(s.freeConns, c)
+	} else {
+		c.recycle = true
+	}
+}
+
+// Connect opens a connection from local to remote:port, choosing a free
+// source port. Open or Closed reports the outcome.
+func (s *Stack) Connect(local, remote ipv4.Addr, port uint16, h Handler, now int64) (*Conn, error) {
+	s.now = now
+	id := FourTuple{Local: local, Remote: remote, RemotePort: port}
+	n := int(s.cfg.PortMax-s.cfg.PortMin) + 1
+	for i := 0; i < n; i++ {
+		p := s.nextPort
+		if s.nextPort++; s.nextPort > s.cfg.PortMax || s.nextPort < s.cfg.PortMin {
+			s.nextPort = s.cfg.PortMin
+		}
+		id.LocalPort = p
+		if _, used := s.conns[id]; used {
+			continue
+		}
+		return s.ConnectFrom(id, h, now)
+	}
+	s.C[NoPorts]++
+	return nil, ErrNoPorts
+}
+
+// ConnectFrom opens a connection on an exact tuple (the caller chose the
+// source port).
+func (s *Stack) ConnectFrom(id FourTuple, h Handler, now int64) (*Conn, error) {
+	s.now = now
+	if _, used := s.conns[id]; used {
+		return nil, ErrPortInUse
+	}
+	c := s.newConn(id, h)
+	if c == nil {
+		return nil, ErrTableFull
+	}
+	c.iss = s.isn.ISN(id.Local, id.Remote, id.LocalPort, id.RemotePort, now)
+	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
+	c.state = SynSent
+	c.active = true
+	c.sendSYN(now)
+	s.C[ActiveOpens]++
+	return c, nil
+}
+
+// Advance runs the timers due at now and flushes what they produced.
+func (s *Stack) Advance(now int64) {
+	s.now = now
+	s.wheel.advance(now, func(c *Conn) { c.onTimer(now) })
+	s.Flush(now)
+}
+
+// NextDeadline is when Advance next has work, or 0 when no timer is set.
+func (s *Stack) NextDeadline() int64 { return s.wheel.next() }
+
+// Flush sends what connections queued during this iteration: data, ACKs,
+// FINs. Call once per poll iteration, after input.
+func (s *Stack) Flush(now int64) {
+	for s.dirty != nil {
+		c := s.dirty
+		s.dirty = c.nextDirty
+		c.nextDirty = nil
+		c.dirty = false
+		if c.recycle {
+			c.recycle = false
+			s.freeConns = append(s.freeConns, c)
+			continue
+		}
+		c.output(now)
+	}
+}
+
+// challengeAllowed limits challenge ACKs per lcore (RFC 5961 section 7).
+func (s *Stack) challengeAllowed(now int64) bool {
+	if now >= s.challengeRefill {
+		s.challengeTokens = s.cfg.ChallengeRate
+		s.challengeRefill = now + int64(time.Second)
+	}
+	if s.challengeTokens <= 0 {
+		s.C[ChallengeAcksLimited]++
+		return false
+	}
+	s.challengeTokens--
+	return true
+}

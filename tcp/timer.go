@@ -1,0 +1,233 @@
+package tcp
+
+const (
+	wheelShift = 20 // a tick is 2^20 ns, about 1 ms
+	wheelSlots = 1024
+	wheelMask  = wheelSlots - 1
+)
+
+// wheel is the lcore's timing wheel: each connection is in at most one
+// slot, at its earliest deadline. Adding and removing are O(1); a poll
+// with no tick elapsed costs one comparison. Deadlines further than one
+// turn away stay in their slot and are skipped until due.
+type wheel struct {
+	slots [wheelSlots]*Conn
+	tick  int64 // last tick processed
+	count int
+	fired []*Conn
+}
+
+func (w *wheel) init() { w.fired = make([]*Conn, 0, 256) }
+
+func (w *wheel) add(c *Conn, at int64) {
+	t := at >> wheelShift
+	if t <= w.tick {
+		t = w.tick + 1
+	}
+	slot := int32(t & wheelMask)
+	c.wAt, c.wSlot = at, slot
+	c.wPrev = nil
+	c.wNext = w.slots[slot]
+	if c.wNext != nil {
+		c.wNext.wPrev = c
+	}
+	w.slots[slot] = c
+	w.count++
+}
+
+func (w *wheel) remove(c *Conn) {
+	if c.wSlot < 0 {
+		return
+	}
+	if c.wPrev != nil {
+		c.wPrev.wNext = c.wNext
+	} else {
+		w.slots[c.wSlot] = c.wNext
+	}
+	if c.wNext != nil {
+		c.wNext.wPrev = c.wPrev
+	}
+	c.wNext, c.wPrev, c.wSlot = nil, nil, -1
+	w.count--
+}
+
+// advance takes every connection due at now off the wheel, then calls
+// fire for each (fire may add connections again or release others).
+func (w *wheel) advance(now int64, fire func(*Conn)) {
+	to := now >> wheelShift
+	if w.count == 0 || to <= w.tick {
+		w.tick = max(w.tick, to)
+		return
+	}
+	from := w.tick + 1
+	if to-from >= wheelSlots {
+		from = to - wheelSlots + 1 // one full turn visits every slot
+	}
+	w.fired = w.fired[:0]
+	for t := from; t <= to; t++ {
+		for c := w.slots[t&wheelMask]; c != nil; {
+			next := c.wNext
+			if c.wAt <= now {
+				w.remove(c)
+				w.fired = append(w.fired, c)
+			}
+			c = next
+		}
+	}
+	w.tick = to
+	for i, c := range w.fired {
+		w.fired[i] = nil
+		fire(c)
+	}
+}
+
+// next is a lower bound of the earliest deadline, or 0 with no timers.
+func (w *wheel) next() int64 {
+	if w.count == 0 {
+		return 0
+	}
+	return (w.tick + 1) << wheelShift
+}
+
+// schedule puts the connection on the wheel at its earliest deadline.
+func (c *Conn) schedule() {
+	at := int64(0)
+	for _, t := range [...]int64{c.tRtx, c.tPersist, c.tDelack, c.tKeep, c.tWait} {
+		if t != 0 && (at == 0 || t < at) {
+			at = t
+		}
+	}
+	if at == 0 {
+		c.s.wheel.remove(c)
+		return
+	}
+	if c.wSlot >= 0 && c.wAt == at {
+		return
+	}
+	c.s.wheel.remove(c)
+	c.s.wheel.add(c, at)
+}
+
+// onTimer runs the connection's due timers.
+func (c *Conn) onTimer(now int64) {
+	if c.state == Closed {
+		return
+	}
+	if c.tWait != 0 && now >= c.tWait {
+		c.s.release(c) // TIME-WAIT over; the application heard Closed already
+		return
+	}
+	if c.tRtx != 0 && now >= c.tRtx {
+		c.tRtx = 0
+		c.retransmitTimeout(now)
+		if c.state == Closed {
+			return
+		}
+	}
+	if c.tPersist != 0 && now >= c.tPersist {
+		c.tPersist = 0
+		c.persistTimeout(now)
+	}
+	if c.tDelack != 0 && now >= c.tDelack {
+		c.tDelack = 0
+		if c.ackPending > 0 {
+			c.ackNow = true
+			c.markDirty()
+		}
+	}
+	if c.tKeep != 0 && now >= c.tKeep {
+		c.tKeep = 0
+		c.keepTimeout(now)
+		if c.state == Closed {
+			return
+		}
+	}
+	c.schedule()
+}
+
+// retransmitTimeout is RFC 6298 5.4-5.7 with RFC 5681's loss window.
+func (c *Conn) retransmitTimeout(now int64) {
+	c.s.C[Timeouts]++
+	c.retries++
+	limit := c.s.cfg.DataRetries
+	if c.state == SynSent || c.state == SynReceived {
+		limit = c.s.cfg.SynRetries
+	}
+	if c.retries > limit {
+		if c.state.synchronized() {
+			c.sendRST(c.sndNxt, 0, false)
+		}
+		c.s.finish(c, ErrTimeout)
+		return
+	}
+	c.rto = min(c.rto*2, int64(c.s.cfg.MaxRTO))
+	c.rttTiming = false // Karn: no sample from a retransmitted segment
+	if c.state == SynSent || c.state == SynReceived {
+		c.sendSYN(now)
+		return
+	}
+	flight := c.sndMax.Sub(c.sndUna)
+	c.ssthresh = max(flight/2, uint32(2*c.mss))
+	c.cwnd = uint32(c.mss)
+	c.bytesAcked = 0
+	c.inRecovery = false
+	c.dupAcks = 0
+	c.recover = c.sndMax
+	c.sacked = c.sacked[:0]
+	c.sndNxt = c.sndUna
+	c.output(now)
+	if c.tRtx == 0 && c.sndMax.GreaterThan(c.sndUna) {
+		c.tRtx = now + c.rto
+	}
+}
+
+// armPersist starts probing a zero window (RFC 9293 3.8.6.1), backing off
+// like the retransmission timer.
+func (c *Conn) armPersist(now int64) {
+	if c.tPersist != 0 {
+		return
+	}
+	d := min(c.rto<<min(c.persistBackoff, 16), int64(c.s.cfg.MaxRTO))
+	c.tPersist = now + d
+	c.schedule()
+}
+
+func (c *Conn) persistTimeout(now int64) {
+	if c.sndWnd != 0 || c.sndBase.Add(uint32(c.snd.n)) == c.sndNxt {
+		c.persistBackoff = 0
+		return
+	}
+	c.s.C[WindowProbes]++
+	c.sendProbe(now)
+	c.persistBackoff++
+	c.armPersist(now)
+}
+
+// armKeepalive schedules the next keep-alive check (off unless
+// configured).
+func (c *Conn) armKeepalive(now int64) {
+	if c.s.cfg.KeepAlive > 0 {
+		c.tKeep = now + int64(c.s.cfg.KeepAlive)
+		c.schedule()
+	}
+}
+
+func (c *Conn) keepTimeout(now int64) {
+	if !c.state.synchronized() || c.state == TimeWait {
+		return
+	}
+	idle := int64(c.s.cfg.KeepAlive)
+	if now-c.lastRecv < idle {
+		c.tKeep = c.lastRecv + idle
+		return
+	}
+	if c.keepSent >= c.s.cfg.KeepProbes {
+		c.sendRST(c.sndNxt, 0, false)
+		c.s.finish(c, ErrTimeout)
+		return
+	}
+	c.s.C[KeepaliveProbes]++
+	c.sendProbe(now)
+	c.keepSent++
+	c.tKeep = now + int64(c.s.cfg.KeepInterval)
+}

@@ -49,6 +49,7 @@ type Config struct {
 	EAL      EAL
 	Engine   Engine
 	ARP      ARP
+	TCP      TCP
 	Ports    []Port
 	Services []Service
 	// File is the name the configuration was loaded from; errors found

@@ -49,6 +49,7 @@ func TestMinimalDefaults(t *testing.T) {
 			MbufCache:     256,
 		},
 		ARP: ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 64},
+		TCP: defaultTCP(),
 		Ports: []Port{{
 			Device:          "net_af_packet0,iface=pmd0",
 			Address:         netip.MustParsePrefix("198.18.0.1/24"),
@@ -146,6 +147,7 @@ func TestFull(t *testing.T) {
 			MbufCache: 512,
 		},
 		ARP: ARP{Timeout: 5 * time.Minute, Entries: 16, Retry: 250 * time.Millisecond},
+		TCP: defaultTCP(),
 		Ports: []Port{{
 			Device:      "0000:3b:00.1,rxq_pkt_len=2",
 			Address:     netip.MustParsePrefix("10.0.0.2/31"),
@@ -239,7 +241,14 @@ func TestErrors(t *testing.T) {
 	}{
 		// Unknown keys.
 		{"unknown top-level key", "foo = 1\n" + base, "foo", "unknown key"},
-		{"unknown table", base + "[tcp]\nmss = 1460\n", "tcp", "unknown key"},
+		{"unknown table", base + "[udp]\nmss = 1460\n", "udp", "unknown key"},
+		{"unknown tcp key", base + "[tcp]\nmss = 1460\n", "tcp.mss", "unknown key"},
+		{"tcp snd_buf small", base + "[tcp]\nsnd_buf = 100\n", "tcp.snd_buf", "expected 4096.."},
+		{"tcp delayed_ack long", base + "[tcp]\ndelayed_ack = \"1s\"\n", "tcp.delayed_ack", "expected 0s..500ms"},
+		{"tcp port range", base + "[tcp]\nport_min = 5000\nport_max = 4000\n", "tcp.port_max", "expected 5000..65535"},
+		{"tcp rto order", base + "[tcp]\nmin_rto = \"2s\"\nmax_rto = \"1s\"\n", "tcp.max_rto", "expected 2s..10m0s"},
+		{"tcp retries type", base + "[tcp]\nretries = \"many\"\n", "tcp.retries", "expected an integer"},
+		{"http body over snd_buf", base + "[tcp]\nsnd_buf = 4096\n[[service]]\nkind = \"http\"\nport = 80\nbody_size = 8000\n", "service[0].body_size", "must fit in tcp.snd_buf"},
 		{"unknown eal key", inEAL("lcore = [1]"), "eal.lcore", "unknown key"},
 		{"unknown empty key", inEAL(`"" = 1`), `eal.""`, "unknown key"},
 		{"unknown quoted key", inEAL(`"a.b" = 1`), `eal."a.b"`, "unknown key"},

@@ -33,6 +33,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateARP(c)
 	d.validatePorts(c)
 	d.validateServices(c)
+	d.validateTCP(c)
 	if d.err == nil {
 		d.validateMemory(c)
 	}

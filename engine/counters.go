@@ -21,6 +21,8 @@ const (
 	UDPIn
 	UDPEchoed
 	UDPDiscarded
+	HTTPRequests
+	HTTPBadRequests
 	// Drops, by reason.
 	DropEthShort
 	DropEthNotOurs
@@ -39,7 +41,7 @@ const (
 	DropUDPBad
 	DropUDPChecksum
 	DropUDPNoPort
-	DropTCPNoStack
+	DropTCPChecksum
 	DropNoRoute
 	DropARPUnresolved
 	DropARPPendingFull
@@ -64,6 +66,8 @@ var counterNames = [NumCounters]string{
 	UDPIn:              "udp_in",
 	UDPEchoed:          "udp_echoed",
 	UDPDiscarded:       "udp_discarded",
+	HTTPRequests:       "http_requests",
+	HTTPBadRequests:    "http_bad_requests",
 	DropEthShort:       "drop_eth_short",
 	DropEthNotOurs:     "drop_eth_not_ours",
 	DropEthType:        "drop_eth_type",
@@ -81,7 +85,7 @@ var counterNames = [NumCounters]string{
 	DropUDPBad:         "drop_udp_bad",
 	DropUDPChecksum:    "drop_udp_checksum",
 	DropUDPNoPort:      "drop_udp_no_port",
-	DropTCPNoStack:     "drop_tcp_no_stack",
+	DropTCPChecksum:    "drop_tcp_checksum",
 	DropNoRoute:        "drop_no_route",
 	DropARPUnresolved:  "drop_arp_unresolved",
 	DropARPPendingFull: "drop_arp_pending_full",

@@ -222,7 +222,7 @@ func TestDropsByReason(t *testing.T) {
 		{"UDP checksum", badUDP, dev.RxMeta{}, DropUDPChecksum},
 		{"UDP checksum bad per device", ipFrame(peerIP, ourIP, ipv4.ProtoUDP, nil, udpDatagram(peerIP, ourIP, 1000, 7, nil)), dev.RxMeta{L4Cksum: ipv4.RxCksumBad}, DropUDPChecksum},
 		{"UDP truncated", shortUDP, dev.RxMeta{}, DropUDPBad},
-		{"TCP without a stack", ipFrame(peerIP, ourIP, ipv4.ProtoTCP, nil, make([]byte, 20)), dev.RxMeta{}, DropTCPNoStack},
+		{"TCP checksum", ipFrame(peerIP, ourIP, ipv4.ProtoTCP, nil, make([]byte, 20)), dev.RxMeta{}, DropTCPChecksum},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -106,7 +106,7 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 	case ipv4.ProtoUDP:
 		l.inputUDP(ifc, q, b, eth, ip, meta, now)
 	case ipv4.ProtoTCP:
-		l.drop(q, b, DropTCPNoStack)
+		l.inputTCP(q, b, ip, meta, now)
 	default:
 		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPProtocolUnreachable, DropIPProto, now)
 	}

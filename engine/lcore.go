@@ -13,8 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pmd/dev"
+	"pmd/httpsvc"
 	"pmd/ipv4"
 	"pmd/spsc"
+	"pmd/tcp"
 )
 
 // Iface is one port as the stack sees it: link and IPv4 addresses.
@@ -25,15 +27,24 @@ type Iface struct {
 	Gateway ipv4.Addr   // 0: none
 }
 
-// Service is what a UDP port offers.
+// Service is what a port offers.
 type Service uint8
 
-// UDP services (RFC 862, RFC 863).
+// The built-in services: echo (RFC 862), discard (RFC 863), and an
+// HTTP/1.1 responder (TCP only).
 const (
 	NoService Service = iota
 	Echo
 	Discard
+	HTTP
 )
+
+// TCPService is a built-in service on a TCP port.
+type TCPService struct {
+	Port     uint16
+	Kind     Service
+	BodySize int // HTTP response body
+}
 
 // Idle is what an lcore does after a run of empty polls.
 type Idle uint8
@@ -47,16 +58,18 @@ const (
 
 // Config is shared, read-only, by every lcore.
 type Config struct {
-	Ifaces     []Iface
-	UDP        *[65536]Service // by destination port
-	Idle       Idle
-	IdleAfter  int
-	IdleSleep  time.Duration
-	ARPRetry   time.Duration // between requests for an unresolved next hop
-	ARPTries   int           // requests before pending packets are dropped
-	ARPPending int           // packets held per lcore awaiting resolution
-	ICMPRate   int           // ICMP errors per second per lcore
-	Neigh      *ipv4.Neighbours
+	Ifaces      []Iface
+	UDP         *[65536]Service // by destination port
+	Idle        Idle
+	IdleAfter   int
+	IdleSleep   time.Duration
+	ARPRetry    time.Duration // between requests for an unresolved next hop
+	ARPTries    int           // requests before pending packets are dropped
+	ARPPending  int           // packets held per lcore awaiting resolution
+	ICMPRate    int           // ICMP errors per second per lcore
+	Neigh       *ipv4.Neighbours
+	TCP         tcp.Config
+	TCPServices []TCPService
 }
 
 // Learned is a neighbour seen by an lcore, for the single writer of the
@@ -79,6 +92,12 @@ type Lcore struct {
 	pub    published
 	learn  *spsc.Ring[Learned]
 
+	tcp      *tcp.Stack
+	tcpOut   tcpOut
+	pubTCP   publishedTCP
+	pubConns atomic.Int64
+	now      int64
+
 	pending     []pendingPkt
 	nextPublish int64
 	ipID        uint16
@@ -89,7 +108,7 @@ type Lcore struct {
 
 // NewLcore builds lcore id's stack over its queues.
 func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
-	return &Lcore{
+	l := &Lcore{
 		ID:      id,
 		cfg:     cfg,
 		queues:  queues,
@@ -97,6 +116,23 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 		pending: make([]pendingPkt, 0, cfg.ARPPending),
 		ipID:    uint16(id) << 12,
 	}
+	l.tcpOut.l = l
+	l.tcp = tcp.NewStack(cfg.TCP, &l.tcpOut)
+	for _, sv := range cfg.TCPServices {
+		var h tcp.Handler
+		switch sv.Kind {
+		case Echo:
+			h = tcpEcho{}
+		case Discard:
+			h = tcpDiscard{}
+		case HTTP:
+			h = newHTTPService(l, httpsvc.NewResponder(sv.BodySize))
+		default:
+			continue
+		}
+		l.tcp.Listen(sv.Port, h)
+	}
+	return l
 }
 
 // Learn is the ring of neighbours this lcore has seen, drained by the
@@ -113,6 +149,7 @@ func (l *Lcore) Counters() Counters { return l.pub.load() }
 // that zero means idle.
 func (l *Lcore) Poll(now int64) int {
 	sent := l.sent
+	l.now = now
 	work := 0
 	for i, q := range l.queues {
 		n := q.Poll()
@@ -122,6 +159,7 @@ func (l *Lcore) Poll(now int64) int {
 		}
 		work += n
 	}
+	l.tcp.Advance(now) // timers, then everything input and timers queued
 	if len(l.pending) > 0 {
 		l.servicePending(now)
 	}
@@ -140,8 +178,10 @@ func (l *Lcore) publish() {
 		qs.AllocFail += s.AllocFail
 		qs.MultiSeg += s.MultiSeg
 	}
-	l.c[DropTxFull], l.c[DropNoMbuf], l.c[DropMultiSeg] = qs.TxFull, qs.AllocFail, qs.MultiSeg
+	l.c[DropTxFull], l.c[DropMultiSeg] = qs.TxFull, qs.MultiSeg
 	l.pub.store(&l.c)
+	l.pubTCP.store(&l.tcp.C)
+	l.pubConns.Store(int64(l.tcp.Conns()))
 }
 
 // Run polls until stop is set, idling as configured, then flushes, drops

@@ -47,6 +47,11 @@ func (l *Lcore) SendIPv4(b dev.Buf, frame []byte, n int, off dev.Offload, now in
 		l.drop(l.queues[0], b, DropNoRoute)
 		return
 	}
+	l.sendVia(port, hop, b, frame, n, off, now)
+}
+
+// sendVia is SendIPv4 with the route already chosen.
+func (l *Lcore) sendVia(port int, hop ipv4.Addr, b dev.Buf, frame []byte, n int, off dev.Offload, now int64) {
 	ifc := &l.cfg.Ifaces[port]
 	eth := ipv4.Ethernet(frame)
 	eth.SetSrc(ifc.MAC)

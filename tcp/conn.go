@@ -45,8 +45,9 @@ type Conn struct {
 	listener *Listener // while SYN-RECEIVED from a passive open
 	active   bool
 
-	// Context is the application's, untouched by the stack.
+	// Context and Tag are the application's, untouched by the stack.
 	Context any
+	Tag     uint64
 
 	// send side
 	iss, sndUna, sndNxt, sndMax Seq
@@ -225,6 +226,9 @@ func (c *Conn) Abort() {
 	}
 	c.s.finish(c, ErrAborted)
 }
+
+// Unread is how many received bytes the handler has not taken yet.
+func (c *Conn) Unread() int { return c.unread }
 
 // Read offers the buffered received data to the handler again (after it
 // declined some in Recv).

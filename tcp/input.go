@@ -570,8 +570,10 @@ func (c *Conn) newAck(seg *Segment, now int64) {
 		c.wantWritable = false
 		if c.handler != nil {
 			c.handler.Writable(c)
-			c.deliver() // the handler may take buffered data now
 		}
+	}
+	if c.unread > 0 {
+		c.deliver() // a handler that declined data may take it now
 	}
 }
 

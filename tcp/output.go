@@ -12,13 +12,16 @@ func (s *Stack) sendControl(id *FourTuple, seq, ack Seq, flags Flags, wnd uint16
 		seg.Opts = *opts
 	}
 	n := seg.HeaderLen()
-	tok, b, ok := s.out.Alloc(id, n)
+	// The Output is an interface: handing it a pointer to the caller's
+	// tuple would move that to the heap on every call.
+	s.ctlID = *id
+	tok, b, ok := s.out.Alloc(&s.ctlID, n)
 	if !ok {
 		s.C[DropNoBuffer]++
 		return
 	}
 	seg.EncodeHeader(b)
-	s.out.Send(tok, id, n)
+	s.out.Send(tok, &s.ctlID, n)
 	s.C[SegsOut]++
 }
 

@@ -159,6 +159,7 @@ type Stack struct {
 	nextPort  uint16
 	now       int64
 	scratch   []byte
+	ctlID     FourTuple // the tuple of a segment sent outside a connection
 
 	challengeTokens int
 	challengeRefill int64
@@ -249,6 +250,7 @@ func (s *Stack) release(c *Conn) {
 	c.state = Closed
 	c.handler = nil
 	c.Context = nil
+	c.Tag = 0
 	c.listener = nil
 	if !c.dirty { // a dirty connection is recycled when the flush reaches it
 		s.freeConns = append(s.freeConns, c)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"pmd/engine"
 	"pmd/ipv4"
 	"pmd/pmd"
+	"pmd/tcp"
 )
 
 // stack is everything serve sets up, so that it can be torn down in order
@@ -84,16 +86,15 @@ func serve(cfg *config.Config, log *slog.Logger) (err error) {
 		gw, _ := ipv4.AddrFromNetip(pc.Gateway)
 		ecfg.Ifaces = append(ecfg.Ifaces, engine.Iface{Name: p.Name, MAC: p.MAC, Prefix: ipv4.Prefix{Addr: addr, Bits: pc.Address.Bits()}, Gateway: gw})
 	}
+	kinds := map[config.Kind]engine.Service{config.KindEcho: engine.Echo, config.KindDiscard: engine.Discard, config.KindHTTP: engine.HTTP}
 	for _, sv := range cfg.Services {
-		switch {
-		case sv.Proto == config.ProtoUDP && sv.Kind == config.KindEcho:
-			ecfg.UDP[sv.Port] = engine.Echo
-		case sv.Proto == config.ProtoUDP && sv.Kind == config.KindDiscard:
-			ecfg.UDP[sv.Port] = engine.Discard
-		default:
-			log.Warn("service not served yet: this build has no TCP; TCP segments are counted in drop_tcp_no_stack", "kind", sv.Kind, "proto", sv.Proto, "port", sv.Port)
+		if sv.Proto == config.ProtoUDP {
+			ecfg.UDP[sv.Port] = kinds[sv.Kind]
+		} else {
+			ecfg.TCPServices = append(ecfg.TCPServices, engine.TCPService{Port: uint16(sv.Port), Kind: kinds[sv.Kind], BodySize: sv.BodySize})
 		}
 	}
+	ecfg.TCP = tcpConfig(cfg)
 	for i := range cfg.EAL.Lcores {
 		qs := make([]dev.Queue, len(s.ports))
 		for j, p := range s.ports {
@@ -146,6 +147,25 @@ func serve(cfg *config.Config, log *slog.Logger) (err error) {
 			return nil
 		}
 	}
+}
+
+// tcpConfig is the [tcp] table for the stacks, with a fresh secret for
+// ISNs and SYN cookies.
+func tcpConfig(cfg *config.Config) tcp.Config {
+	t := cfg.TCP
+	c := tcp.Config{
+		MaxConns: t.MaxConns, Backlog: t.Backlog, SndBuf: t.SndBuf, RcvBuf: t.RcvBuf, Buffers: t.Buffers,
+		MSS: uint16(cfg.MSS()), MinRTO: t.MinRTO, MaxRTO: t.MaxRTO, InitialRTO: t.InitialRTO,
+		DelayedAck: t.DelayedAck, TimeWait: t.TimeWait, SynRetries: t.SynRetries, DataRetries: t.Retries,
+		KeepAlive: t.KeepAlive, KeepInterval: t.KeepAliveIntvl, KeepProbes: t.KeepAliveProbes,
+		OOOSegments: t.OOOSegments, ChallengeRate: t.ChallengeRate,
+		PortMin: uint16(t.PortMin), PortMax: uint16(t.PortMax),
+	}
+	if c.DelayedAck == 0 {
+		c.DelayedAck = -1 // tcp.Config: negative is "off", zero is "default"
+	}
+	rand.Read(c.Seed[:])
+	return c
 }
 
 func openPort(cfg *config.Config, i int, pools []*eal.Mempool) (*pmd.Port, error) {
@@ -208,6 +228,17 @@ func (s *stack) printStats(msg string) {
 		s.log.Info(msg, counterAttrs("lcore"+strconv.Itoa(i), &c)...)
 	}
 	s.log.Info(msg, counterAttrs("total", &total)...)
+	var ttotal tcp.Counters
+	conns := 0
+	for i, l := range s.lcores {
+		c, n := l.TCPCounters()
+		conns += n
+		for j := range c {
+			ttotal[j] += c[j]
+		}
+		s.log.Info(msg, tcpAttrs("tcp"+strconv.Itoa(i), &c, n)...)
+	}
+	s.log.Info(msg, tcpAttrs("tcp_total", &ttotal, conns)...)
 	for i, p := range s.ports {
 		st, err := p.Stats()
 		if err != nil {
@@ -222,6 +253,16 @@ func counterAttrs(scope string, c *engine.Counters) []any {
 	attrs := []any{"scope", scope, "drops", c.Drops()}
 	for i := engine.Counter(0); i < engine.NumCounters; i++ {
 		if c[i] != 0 || i <= engine.TxBytes {
+			attrs = append(attrs, i.String(), c[i])
+		}
+	}
+	return attrs
+}
+
+func tcpAttrs(scope string, c *tcp.Counters, conns int) []any {
+	attrs := []any{"scope", scope, "tcp_conns", conns}
+	for i := tcp.Counter(0); i < tcp.NumCounters; i++ {
+		if c[i] != 0 {
 			attrs = append(attrs, i.String(), c[i])
 		}
 	}

@@ -1,0 +1,121 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// TCP is the [tcp] table: the per-lcore TCP stacks.
+type TCP struct {
+	MaxConns        int           // connections per lcore, TIME-WAIT included
+	Backlog         int           // half-open connections per listener before SYN cookies
+	SndBuf          int           // send buffer bytes per connection
+	RcvBuf          int           // receive buffer (window) bytes per connection
+	Buffers         int           // send and receive buffers per lcore, each
+	DelayedAck      time.Duration // 0: acknowledge every segment at once
+	TimeWait        time.Duration // 2*MSL
+	MinRTO          time.Duration
+	MaxRTO          time.Duration
+	InitialRTO      time.Duration
+	SynRetries      int
+	Retries         int
+	KeepAlive       time.Duration // idle time before probes; 0: off
+	KeepAliveIntvl  time.Duration
+	KeepAliveProbes int
+	OOOSegments     int // out-of-order ranges kept per connection
+	ChallengeRate   int // challenge ACKs per second per lcore
+	PortMin         int // source ports for active opens
+	PortMax         int
+}
+
+func defaultTCP() TCP {
+	return TCP{
+		MaxConns: 65536, Backlog: 4096, SndBuf: 256 << 10, RcvBuf: 256 << 10, Buffers: 8192,
+		DelayedAck: 40 * time.Millisecond, TimeWait: 60 * time.Second,
+		MinRTO: 200 * time.Millisecond, MaxRTO: 60 * time.Second, InitialRTO: time.Second,
+		SynRetries: 6, Retries: 15,
+		KeepAliveIntvl: 75 * time.Second, KeepAliveProbes: 9,
+		OOOSegments: 16, ChallengeRate: 1000, PortMin: 32768, PortMax: 60999,
+	}
+}
+
+func (d *decoder) decodeTCP(c *Config, root table) {
+	c.TCP = defaultTCP()
+	t := root.sub("tcp")
+	p := &c.TCP
+	t.known("max_conns", "backlog", "snd_buf", "rcv_buf", "buffers", "delayed_ack", "time_wait",
+		"min_rto", "max_rto", "initial_rto", "syn_retries", "retries", "keepalive",
+		"keepalive_interval", "keepalive_probes", "ooo_segments", "challenge_rate", "port_min", "port_max")
+	t.integer("max_conns", &p.MaxConns)
+	t.integer("backlog", &p.Backlog)
+	t.integer("snd_buf", &p.SndBuf)
+	t.integer("rcv_buf", &p.RcvBuf)
+	t.integer("buffers", &p.Buffers)
+	t.duration("delayed_ack", &p.DelayedAck)
+	t.duration("time_wait", &p.TimeWait)
+	t.duration("min_rto", &p.MinRTO)
+	t.duration("max_rto", &p.MaxRTO)
+	t.duration("initial_rto", &p.InitialRTO)
+	t.integer("syn_retries", &p.SynRetries)
+	t.integer("retries", &p.Retries)
+	t.duration("keepalive", &p.KeepAlive)
+	t.duration("keepalive_interval", &p.KeepAliveIntvl)
+	t.integer("keepalive_probes", &p.KeepAliveProbes)
+	t.integer("ooo_segments", &p.OOOSegments)
+	t.integer("challenge_rate", &p.ChallengeRate)
+	t.integer("port_min", &p.PortMin)
+	t.integer("port_max", &p.PortMax)
+}
+
+func (d *decoder) validateTCP(c *Config) {
+	p := &c.TCP
+	intRange := func(key string, v, lo, hi int) {
+		if v < lo || v > hi {
+			d.fail("tcp."+key, "expected %d..%d, got %d", lo, hi, v)
+		}
+	}
+	durRange := func(key string, v, lo, hi time.Duration) {
+		if v < lo || v > hi {
+			d.fail("tcp."+key, "expected %s..%s, got %s", lo, hi, v)
+		}
+	}
+	intRange("max_conns", p.MaxConns, 1, 1<<24)
+	intRange("backlog", p.Backlog, 1, 1<<24)
+	intRange("snd_buf", p.SndBuf, 4096, 64<<20)
+	intRange("rcv_buf", p.RcvBuf, 4096, 64<<20)
+	intRange("buffers", p.Buffers, 1, 1<<24)
+	durRange("delayed_ack", p.DelayedAck, 0, 500*time.Millisecond) // RFC 9293 3.8.6.3: under 0.5 s
+	durRange("time_wait", p.TimeWait, time.Millisecond, 10*time.Minute)
+	durRange("min_rto", p.MinRTO, time.Millisecond, time.Minute)
+	durRange("max_rto", p.MaxRTO, p.MinRTO, 10*time.Minute)
+	durRange("initial_rto", p.InitialRTO, p.MinRTO, p.MaxRTO)
+	intRange("syn_retries", p.SynRetries, 1, 30)
+	intRange("retries", p.Retries, 1, 30)
+	durRange("keepalive", p.KeepAlive, 0, 24*time.Hour)
+	durRange("keepalive_interval", p.KeepAliveIntvl, time.Second, 24*time.Hour)
+	intRange("keepalive_probes", p.KeepAliveProbes, 1, 100)
+	intRange("ooo_segments", p.OOOSegments, 1, 256)
+	intRange("challenge_rate", p.ChallengeRate, 1, 1<<20)
+	intRange("port_min", p.PortMin, 1, 65535)
+	intRange("port_max", p.PortMax, p.PortMin, 65535)
+	for i, s := range c.Services {
+		if s.Kind == KindHTTP && s.BodySize+httpHeaderRoom > p.SndBuf {
+			d.fail(fmt.Sprintf("service[%d].body_size", i), "a response of %d bytes plus headers must fit in tcp.snd_buf (%d)", s.BodySize, p.SndBuf)
+		}
+	}
+}
+
+// httpHeaderRoom bounds the status line and headers of an http response.
+const httpHeaderRoom = 512
+
+// MSS is the TCP maximum segment size our ports allow: the smallest MTU
+// less the IPv4 and TCP headers.
+func (c *Config) MSS() int {
+	m := 0
+	for _, p := range c.Ports {
+		if m == 0 || p.MTU < m {
+			m = p.MTU
+		}
+	}
+	return max(m-40, 88)
+}

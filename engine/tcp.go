@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"sync/atomic"
+
+	"pmd/dev"
+	"pmd/ipv4"
+	"pmd/tcp"
+)
+
+// tcpOut is the lcore's link layer as TCP sees it: a buffer with room for
+// the Ethernet and IPv4 headers in front of the segment, then the IPv4
+// header, the checksum (in software or offloaded) and next-hop resolution.
+type tcpOut struct {
+	l     *Lcore
+	port  int
+	hop   ipv4.Addr
+	frame []byte
+}
+
+const tcpHeadroom = ethLen + ipLen
+
+func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
+	l := o.l
+	port, hop, ok := l.Route(id.Remote)
+	if !ok {
+		l.c[DropNoRoute]++
+		return 0, nil, false
+	}
+	q := l.queues[port]
+	b, data, ok := q.Alloc()
+	if !ok {
+		l.c[DropNoMbuf]++
+		return 0, nil, false
+	}
+	if cap(data) < tcpHeadroom+n {
+		q.Free(b)
+		l.c[DropNoMbuf]++
+		return 0, nil, false
+	}
+	o.port, o.hop, o.frame = port, hop, data[:tcpHeadroom+n]
+	return uintptr(b), o.frame[tcpHeadroom:], true
+}
+
+func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
+	l := o.l
+	frame := o.frame[:tcpHeadroom+n]
+	caps := l.queues[o.port].Caps()
+	seg := tcp.Header(frame[tcpHeadroom:])
+	var off dev.Offload
+	if caps.TCPTx {
+		seg.SetPseudoChecksum(id.Local, id.Remote)
+		off |= dev.OffTCPCksum
+	} else {
+		seg.ComputeChecksum(id.Local, id.Remote)
+	}
+	if caps.IPv4Tx {
+		off |= dev.OffIPv4Cksum
+	}
+	l.ipID++
+	ipv4.IPv4Repr{Src: id.Local, Dst: id.Remote, Protocol: ipv4.ProtoTCP, TTL: replyTTL, ID: l.ipID, DontFragment: true, PayloadLen: n}.Encode(frame[ethLen:], caps)
+	l.sendVia(o.port, o.hop, dev.Buf(tok), frame, tcpHeadroom+n, off.WithL3Len(ipLen), l.now)
+}
+
+// inputTCP verifies the checksum (unless the device did) and hands the
+// segment to the lcore's TCP, which copies what it keeps.
+func (l *Lcore) inputTCP(q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta, now int64) {
+	seg := tcp.Header(ip.Payload())
+	switch meta.L4Cksum {
+	case ipv4.RxCksumBad:
+		l.drop(q, b, DropTCPChecksum)
+		return
+	case ipv4.RxCksumUnknown:
+		if !seg.ChecksumValid(ip.Src(), ip.Dst()) {
+			l.drop(q, b, DropTCPChecksum)
+			return
+		}
+	}
+	l.tcp.Input(ip.Dst(), ip.Src(), seg, now)
+	q.Free(b)
+}
+
+// TCP is the lcore's TCP stack, for applications running on this lcore.
+func (l *Lcore) TCP() *tcp.Stack { return l.tcp }
+
+// Now is the time of the current poll iteration.
+func (l *Lcore) Now() int64 { return l.now }
+
+// TCPCounters are the lcore's TCP counters as last published.
+func (l *Lcore) TCPCounters() (c tcp.Counters, conns int) {
+	for i := range c {
+		c[i] = l.pubTCP[i].Load()
+	}
+	return c, int(l.pubConns.Load())
+}
+
+type publishedTCP [tcp.NumCounters]atomic.Uint64
+
+func (p *publishedTCP) store(c *tcp.Counters) {
+	for i := range c {
+		p[i].Store(c[i])
+	}
+}

@@ -94,6 +94,7 @@ type Lcore struct {
 
 	tcp      *tcp.Stack
 	tcpOut   tcpOut
+	apps     []App
 	pubTCP   publishedTCP
 	pubConns atomic.Int64
 	now      int64
@@ -135,6 +136,9 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 	return l
 }
 
+// AddApp runs a on this lcore; call before Run.
+func (l *Lcore) AddApp(a App) { l.apps = append(l.apps, a) }
+
 // Learn is the ring of neighbours this lcore has seen, drained by the
 // control goroutine (Control).
 func (l *Lcore) Learn() *spsc.Ring[Learned] { return l.learn }
@@ -159,7 +163,10 @@ func (l *Lcore) Poll(now int64) int {
 		}
 		work += n
 	}
-	l.tcp.Advance(now) // timers, then everything input and timers queued
+	for _, a := range l.apps {
+		a.Poll(l, now)
+	}
+	l.tcp.Advance(now) // timers, then everything input, timers and apps queued
 	if len(l.pending) > 0 {
 		l.servicePending(now)
 	}
@@ -187,6 +194,10 @@ func (l *Lcore) publish() {
 // Run polls until stop is set, idling as configured, then flushes, drops
 // what is pending and publishes its counters a last time.
 func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
+	l.now = clock()
+	for _, a := range l.apps {
+		a.Start(l, l.now)
+	}
 	empty := 0
 	for !stop.Load() {
 		if l.Poll(clock()) > 0 {

@@ -148,7 +148,8 @@ func (c *Conn) State() State { return c.state }
 // SetNoDelay turns Nagle's algorithm off (true) or on (false, the default).
 func (c *Conn) SetNoDelay(on bool) { c.noDelay = on }
 
-// Writable is how many bytes Write would take now.
+// Writable is how many bytes Write would take now. When it is 0, the
+// handler's Writable is called once space frees.
 func (c *Conn) Writable() int {
 	if c.finQueued || c.state == Closed || c.state == TimeWait {
 		return 0
@@ -156,7 +157,11 @@ func (c *Conn) Writable() int {
 	if c.snd.buf == nil {
 		return c.s.sndPool.size
 	}
-	return c.snd.free()
+	n := c.snd.free()
+	if n == 0 {
+		c.wantWritable = true
+	}
+	return n
 }
 
 // Write copies as much of b as fits into the send buffer and returns how

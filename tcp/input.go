@@ -206,6 +206,14 @@ func (c *Conn) input(seg *Segment, now int64) {
 		return
 	}
 
+	// Simultaneous open (RFC 9293 figure 8, line 6): the peer's SYN-ACK
+	// repeats the SYN we hold and acknowledges ours. Its SYN is old; the
+	// rest goes through the steps below.
+	if c.state == SynReceived && c.active && seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN|FlagACK && seg.Seq == c.irs {
+		seg.Flags &^= FlagSYN
+		seg.Seq++
+	}
+
 	// First: is the segment acceptable?
 	if !c.acceptable(seg) {
 		c.s.C[DropOutOfWindow]++
@@ -213,6 +221,12 @@ func (c *Conn) input(seg *Segment, now int64) {
 			if c.state == SynReceived && seg.Flags&FlagSYN != 0 && seg.Seq == c.irs {
 				c.sendSYN(now) // the peer did not see our SYN-ACK
 				return
+			}
+			if c.state == TimeWait && seg.Flags&FlagFIN != 0 && seg.Seq.Add(uint32(len(seg.Payload))) == c.finSeq {
+				// The peer's FIN again: our ACK was lost. ACK it and
+				// restart the 2*MSL wait (RFC 9293 3.10.7.4, eighth step).
+				c.tWait = now + int64(c.s.cfg.TimeWait)
+				c.schedule()
 			}
 			c.ackNow = true
 			c.markDirty()
@@ -335,16 +349,29 @@ func (c *Conn) takeFin(now int64) {
 		c.state = CloseWait
 	case FinWait1:
 		if c.finAcked() {
-			c.enterTimeWait(now)
-		} else {
-			c.state = Closing
+			c.finWaitFin(now)
+			return
 		}
+		c.state = Closing
 	case FinWait2:
-		c.enterTimeWait(now)
+		c.finWaitFin(now)
+		return
 	}
 	if c.handler != nil {
 		c.handler.PeerClosed(c)
 	}
+}
+
+// finWaitFin takes the peer's FIN after ours was acknowledged: the
+// application hears PeerClosed before TIME-WAIT tells it Closed.
+func (c *Conn) finWaitFin(now int64) {
+	if c.handler != nil {
+		c.handler.PeerClosed(c)
+		if c.state == Closed {
+			return
+		}
+	}
+	c.enterTimeWait(now)
 }
 
 // acceptable is the acceptance test of RFC 9293 3.10.7.4.
@@ -435,7 +462,7 @@ func (c *Conn) synSentInput(seg *Segment, now int64) {
 		c.tRtx = 0
 		c.retries = 0
 		c.state = Established
-		c.sndWnd = uint32(seg.Window) << c.sndShift
+		c.sndWnd = uint32(seg.Window) // never scaled in a SYN (RFC 7323 2.2)
 		c.maxSndWnd = c.sndWnd
 		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
 		c.ackNow = true
@@ -499,6 +526,9 @@ func (c *Conn) processAck(seg *Segment, now int64) bool {
 	} else if seg.Ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&FlagFIN == 0 &&
 		c.sndWnd == wndBefore && c.sndMax.GreaterThan(c.sndUna) {
 		c.dupAck(seg, now)
+	}
+	if c.sackOK && seg.Opts.NSACK > 0 && c.state != Closed {
+		c.sackLoss(now)
 	}
 	if c.sndWnd > 0 && c.tPersist != 0 {
 		c.tPersist = 0

@@ -46,15 +46,16 @@ func (c *Conn) sendSYN(now int64) {
 		seg.Flags |= FlagACK
 		seg.Ack = c.rcvNxt
 	}
-	// Offer everything on an active open; answer only what the peer
-	// offered on a passive one.
-	if c.active || c.wsOK {
+	// Offer everything in a SYN; a SYN-ACK (passive or simultaneous
+	// open) answers only what the peer offered (RFC 7323 1.3, 3.2).
+	offer := c.state == SynSent
+	if offer || c.wsOK {
 		o.HasWScale, o.WScale = true, c.rcvShift
 	}
-	if c.active || c.sackOK {
+	if offer || c.sackOK {
 		o.SACKPermitted = true
 	}
-	if c.active || c.tsOK {
+	if offer || c.tsOK {
 		o.HasTS, o.TSVal, o.TSEcr = true, tsClock(now), c.tsRecent
 	}
 	if !c.transmit(&seg, now) {

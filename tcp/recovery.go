@@ -84,8 +84,26 @@ func (c *Conn) dupAck(seg *Segment, now int64) {
 		c.markDirty()
 		return
 	}
-	lost := c.dupAcks >= 3 || c.sackOK && c.sackedBytes() >= 3*mss
-	if !lost || c.sndUna.LessThan(c.recover) {
+	if c.dupAcks >= 3 || c.sackOK && c.sackedBytes() >= 3*mss {
+		c.enterRecovery(now)
+	}
+}
+
+// sackLoss starts recovery when the scoreboard shows DupThresh segments
+// SACKed above SND.UNA (RFC 6675 5, IsLost), whatever the ACK carried:
+// with data flowing both ways the peer's ACKs ride on data segments and
+// are never duplicate ACKs in RFC 5681's sense.
+func (c *Conn) sackLoss(now int64) {
+	if !c.inRecovery && c.sackedBytes() >= 3*uint32(c.mss) {
+		c.enterRecovery(now)
+	}
+}
+
+// enterRecovery is fast retransmit (RFC 5681 3.2 steps 2-4, RFC 6582 3.2:
+// once per window of data).
+func (c *Conn) enterRecovery(now int64) {
+	mss := uint32(c.mss)
+	if c.sndUna.LessThan(c.recover) {
 		return
 	}
 	c.s.C[FastRetransmits]++

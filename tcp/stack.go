@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -180,8 +181,12 @@ func NewStack(cfg Config, out Output) *Stack {
 		rcvPool:   bufPool{size: pow2(cfg.RcvBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
 		isn:       NewISNGen(cfg.Seed),
 		cookies:   NewCookies(cfg.Seed),
-		nextPort:  cfg.PortMin,
 	}
+	// Start the source-port search at a point taken from the secret, so
+	// that a restarted stack does not meet its own old connections still
+	// in the peer's TIME-WAIT (RFC 6056).
+	span := uint64(cfg.PortMax-cfg.PortMin) + 1
+	s.nextPort = cfg.PortMin + uint16(binary.LittleEndian.Uint64(cfg.Seed[:8])%span)
 	s.wheel.init()
 	return s
 }
@@ -293,6 +298,7 @@ func (s *Stack) ConnectFrom(id FourTuple, h Handler, now int64) (*Conn, error) {
 	}
 	c.iss = s.isn.ISN(id.Local, id.Remote, id.LocalPort, id.RemotePort, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
+	c.sndBase = c.iss + 1 // data written before the SYN-ACK, or a FIN, follows the SYN
 	c.state = SynSent
 	c.active = true
 	c.sendSYN(now)

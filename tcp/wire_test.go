@@ -49,6 +49,8 @@ type packet struct {
 // wireStats counts what a wire did.
 type wireStats struct {
 	sent, dropped, corrupted, duplicated, reordered int
+	timeouts, fast                                  int           // the stacks' retransmission timeouts and fast retransmits
+	virtual                                         time.Duration // virtual time taken
 }
 
 func (s *wireStats) add(o *wireStats) {
@@ -57,6 +59,9 @@ func (s *wireStats) add(o *wireStats) {
 	s.corrupted += o.corrupted
 	s.duplicated += o.duplicated
 	s.reordered += o.reordered
+	s.timeouts += o.timeouts
+	s.fast += o.fast
+	s.virtual += o.virtual
 }
 
 // wire joins two stacks in one process with a virtual clock.
@@ -258,12 +263,18 @@ func randBytes(rng *rand.Rand, n int) []byte {
 // everything arrived intact and both ends closed cleanly.
 func transfer(t testing.TB, seed uint64, f faults, up, down int, cfg Config, stats *wireStats) error {
 	w := newWire(t, seed, f)
-	if stats != nil {
-		defer func() { stats.add(&w.wireStats) }()
-	}
+	start := w.now
 	w.trace = traceWire
 	sa := w.stack(addrA, cfg)
 	sb := w.stack(addrB, cfg)
+	if stats != nil {
+		defer func() {
+			stats.add(&w.wireStats)
+			stats.timeouts += int(sa.C[Timeouts] + sb.C[Timeouts])
+			stats.fast += int(sa.C[FastRetransmits] + sb.C[FastRetransmits])
+			stats.virtual += time.Duration(w.now - start)
+		}()
+	}
 	rng := rand.New(rand.NewPCG(seed, 1))
 	upData, downData := randBytes(rng, up), randBytes(rng, down)
 	srv := &acceptor{mk: func() *app { return &app{name: "server", toSend: downData, closeOnDone: true} }}
@@ -326,7 +337,8 @@ func logUniform(rng *rand.Rand, max int) int {
 func runTransfers(t *testing.T, n int, first uint64) {
 	var total wireStats
 	defer func() {
-		t.Logf("%d transfers: %d packets, %d lost, %d reordered, %d duplicated, %d corrupted", n, total.sent, total.dropped, total.reordered, total.duplicated, total.corrupted)
+		t.Logf("%d transfers: %d packets, %d lost, %d reordered, %d duplicated, %d corrupted; %d timeouts, %d fast retransmits, %v virtual time",
+			n, total.sent, total.dropped, total.reordered, total.duplicated, total.corrupted, total.timeouts, total.fast, total.virtual)
 		if n >= 100 && (total.dropped == 0 || total.reordered == 0 || total.duplicated == 0 || total.corrupted == 0) {
 			t.Errorf("the wire did not apply every fault: %+v", total)
 		}

@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"pmd/config"
+	"pmd/engine"
+	"pmd/ipv4"
 )
 
 const usage = `pmd: a poll-mode userspace IPv4/TCP stack on DPDK.
@@ -20,6 +25,12 @@ const usage = `pmd: a poll-mode userspace IPv4/TCP stack on DPDK.
 Usage:
   pmd [-c FILE]          run the stack until SIGINT or SIGTERM, then stop
                          the ports and exit 0
+  pmd client [-c FILE] -connect IP:PORT [-conns N] [-bytes N] [-echo] [-timeout D]
+                         run the stack as a client: open N connections to
+                         IP:PORT (spread over the lcores), send N bytes of a
+                         reproducible stream on each (default 64 MiB), with
+                         -echo check that the server sends them back intact;
+                         exit 0 only if every connection completed
   pmd check [-c FILE]    validate FILE and compute the hugepage memory it
                          needs against what the host has free; exit 1 with
                          the error (naming the key, or the shortfall and the
@@ -28,6 +39,7 @@ Usage:
 
 Options:
   -c FILE   configuration file (default conf.toml)
+  -connect, -conns, -bytes, -echo, -timeout   see pmd client
 
 The configuration keys are documented in README.md. Counters are printed
 every engine.stats_interval and once more at exit.
@@ -39,13 +51,18 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && args[0] == "check" {
-		cmd, args = "check", args[1:]
+	if len(args) > 0 && (args[0] == "check" || args[0] == "client") {
+		cmd, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("pmd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	file := fs.String("c", "conf.toml", "configuration file")
+	connect := fs.String("connect", "", "client: server address, IPv4:port")
+	conns := fs.Int("conns", 1, "client: connections")
+	nbytes := fs.Uint64("bytes", 64<<20, "client: bytes to send on each connection")
+	echo := fs.Bool("echo", false, "client: expect the bytes back and compare them")
+	timeout := fs.Duration("timeout", 10*time.Minute, "client: give up after this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -66,8 +83,47 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(cfg, stdout, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := serve(cfg, log); err != nil {
+	if cmd == "client" {
+		return runClient(cfg, log, *connect, *conns, *nbytes, *echo, *timeout, stdout, stderr)
+	}
+	if err := serve(cfg, log, nil, nil); err != nil {
 		fmt.Fprintf(stderr, "pmd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// runClient runs a transfer client on the stack and reports whether every
+// connection carried its bytes intact.
+func runClient(cfg *config.Config, log *slog.Logger, connect string, conns int, nbytes uint64, echo bool, timeout time.Duration, stdout, stderr io.Writer) int {
+	ap, err := netip.ParseAddrPort(connect)
+	if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
+		fmt.Fprintf(stderr, "pmd client: -connect: expected IPv4:port such as 198.18.0.2:5001, got %q\n", connect)
+		return 2
+	}
+	if conns < 1 {
+		fmt.Fprintf(stderr, "pmd client: -conns: expected at least 1, got %d\n", conns)
+		return 2
+	}
+	remote, _ := ipv4.AddrFromNetip(ap.Addr())
+	job := &engine.ClientJob{Remote: remote, Port: ap.Port(), Conns: conns, Bytes: nbytes, Echo: echo, Seed: uint64(time.Now().UnixNano())}
+	res := &engine.ClientResult{}
+	start := time.Now()
+	timer := time.AfterFunc(timeout, func() {
+		log.Error("client: timeout", "after", timeout.String())
+		syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	})
+	err = serve(cfg, log, job, res)
+	timer.Stop()
+	el := time.Since(start).Seconds()
+	fmt.Fprintf(stdout, "client: %d connections: %d completed, %d failed (%d with differing data); %d bytes out, %d bytes in, %.2f s, %.1f Mbit/s\n",
+		conns, res.Completed.Load(), res.Failed.Load(), res.Mismatch.Load(), res.BytesOut.Load(), res.BytesIn.Load(), el,
+		float64(res.BytesOut.Load()+res.BytesIn.Load())*8/el/1e6)
+	if err != nil {
+		fmt.Fprintf(stderr, "pmd: %v\n", err)
+		return 1
+	}
+	if res.Completed.Load() != int64(conns) {
 		return 1
 	}
 	return 0

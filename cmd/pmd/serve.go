@@ -35,7 +35,9 @@ type stack struct {
 	eal    bool
 }
 
-func serve(cfg *config.Config, log *slog.Logger) (err error) {
+// serve runs the stack until a signal, or, with a client job, until the
+// job is done (its result is then in res).
+func serve(cfg *config.Config, log *slog.Logger, job *engine.ClientJob, res *engine.ClientResult) (err error) {
 	if err := checkHost(cfg); err != nil {
 		return err
 	}
@@ -109,6 +111,12 @@ func serve(cfg *config.Config, log *slog.Logger) (err error) {
 	}
 	s.summary(cfg)
 
+	if job != nil {
+		if err := addClients(s, ecfg, job, res); err != nil {
+			return err
+		}
+	}
+
 	epoch := time.Now()
 	clock := func() int64 { return int64(time.Since(epoch)) }
 	for i, cpu := range cfg.EAL.Lcores {
@@ -140,6 +148,10 @@ func serve(cfg *config.Config, log *slog.Logger) (err error) {
 		select {
 		case <-tick.C:
 			ctl.Tick(clock())
+			if job != nil && res.Finished() >= int64(job.Conns) {
+				log.Info("client job done")
+				return nil
+			}
 		case <-stats:
 			s.printStats("stats")
 		case v := <-sig:
@@ -147,6 +159,29 @@ func serve(cfg *config.Config, log *slog.Logger) (err error) {
 			return nil
 		}
 	}
+}
+
+// addClients spreads a client job's connections over the lcores, from the
+// address of the port that routes to the server.
+func addClients(s *stack, ecfg *engine.Config, job *engine.ClientJob, res *engine.ClientResult) error {
+	port, _, ok := s.lcores[0].Route(job.Remote)
+	if !ok {
+		return fmt.Errorf("client: no route to %v: no port's prefix holds it and no gateway is configured", job.Remote)
+	}
+	job.Local = ecfg.Ifaces[port].Prefix.Addr
+	n := len(s.lcores)
+	first := 0
+	for i, l := range s.lcores {
+		share := job.Conns / n
+		if i < job.Conns%n {
+			share++
+		}
+		if share > 0 {
+			l.AddApp(&engine.Client{Job: *job, Share: share, First: first, Result: res})
+		}
+		first += share
+	}
+	return nil
 }
 
 // tcpConfig is the [tcp] table for the stacks, with a fresh secret for

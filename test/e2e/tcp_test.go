@@ -1,0 +1,327 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// tcpServices adds the TCP services to a configuration.
+const tcpServices = `
+[[service]]
+kind = "echo"
+proto = "tcp"
+port = 7
+
+[[service]]
+kind = "discard"
+proto = "tcp"
+port = 9
+
+[[service]]
+kind = "http"
+proto = "tcp"
+port = 80
+`
+
+// dial opens a TCP connection from the peer namespace.
+func (tp *topo) dial(port int) (net.Conn, error) {
+	var c net.Conn
+	err := tp.inPeerNS(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", net.JoinHostPort(tp.pmdAddr, strconv.Itoa(port)), 10*time.Second)
+		return err
+	})
+	return c, err
+}
+
+// echoCheck sends n seeded random bytes on c while reading the echo, and
+// compares the SHA-256 of both.
+func echoCheck(c net.Conn, n int, seed uint64) error {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	sent := sha256.New()
+	errc := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for left := n; left > 0; {
+			k := min(left, len(buf))
+			for i := range buf[:k] {
+				buf[i] = byte(rng.Uint32())
+			}
+			sent.Write(buf[:k])
+			if _, err := c.Write(buf[:k]); err != nil {
+				errc <- fmt.Errorf("write: %w", err)
+				return
+			}
+			left -= k
+		}
+		errc <- c.(*net.TCPConn).CloseWrite()
+	}()
+	got := sha256.New()
+	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	m, err := io.Copy(got, c)
+	if werr := <-errc; werr != nil {
+		return werr
+	}
+	if err != nil {
+		return fmt.Errorf("read after %d bytes: %w", m, err)
+	}
+	if m != int64(n) || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
+		return fmt.Errorf("echo: %d bytes back of %d, SHA-256 %x, sent %x", m, n, got.Sum(nil), sent.Sum(nil))
+	}
+	return nil
+}
+
+// TestTCPServices: curl and wrk against http, 64 MiB through echo on one
+// connection and over 200 at once, every byte compared by SHA-256.
+func TestTCPServices(t *testing.T) {
+	tp := newTopo(t, 20)
+	p := tp.startPMD(tp.conf("[0]", 1, tcpServices))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	out, err := tp.peer(ctx, "curl", "-s", "-S", "-m", "10", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "http://"+tp.pmdAddr+"/")
+	if err != nil || out != "200 64" {
+		t.Fatalf("curl: %v: %q, want \"200 64\"", err, out)
+	}
+
+	c, err := tp.dial(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := echoCheck(c, 64<<20, 1); err != nil {
+		t.Fatalf("64 MiB over one connection: %v", err)
+	}
+	c.Close()
+
+	const conns = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := 0; i < conns; i++ {
+		c, err := tp.dial(7)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer c.Close()
+			if err := echoCheck(c, (64<<20)/conns, uint64(100+i)); err != nil {
+				errs <- fmt.Errorf("connection %d: %w", i, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	dur := os.Getenv("E2E_WRK_DURATION")
+	if dur == "" {
+		dur = "30s"
+	}
+	out, err = tp.peer(ctx, "wrk", "-t", "2", "-c", "400", "-d", dur, "--timeout", "5s", "http://"+tp.pmdAddr+"/")
+	t.Logf("wrk:\n%s", out)
+	if err != nil {
+		t.Fatalf("wrk: %v", err)
+	}
+	if strings.Contains(out, "Socket errors") || strings.Contains(out, "Non-2xx") {
+		t.Errorf("wrk saw errors")
+	}
+	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" {
+		t.Errorf("wrk made no requests")
+	}
+	out = p.stop(t)
+	tt := finalCounters(t, out, "tcp_total")
+	total := finalCounters(t, out, "total")
+	t.Logf("pmd: %d HTTP requests, tcp %v", total["http_requests"], tt)
+	if total["drop_tcp_checksum"] != 0 {
+		t.Errorf("%d TCP checksum errors", total["drop_tcp_checksum"])
+	}
+}
+
+// TestTCPManyConnections holds 10,000 connections open against echo, each
+// answered once, then closes them all; pmd's tables end up empty.
+func TestTCPManyConnections(t *testing.T) {
+	tp := newTopo(t, 21)
+	conf := strings.Replace(tp.conf("[0]", 1, tcpServices+"\n[tcp]\nsnd_buf = 16384\nrcv_buf = 16384\nbuffers = 25000\n"), `stats_interval = "0s"`, `stats_interval = "200ms"`, 1)
+	p := tp.startPMD(conf)
+	const n = 10000
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := tp.dial(7)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	msg := []byte("ping\n")
+	buf := make([]byte, 16)
+	for i, c := range conns {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("connection %d: write: %v", i, err)
+		}
+	}
+	for i, c := range conns {
+		if _, err := io.ReadFull(c, buf[:len(msg)]); err != nil || !bytes.Equal(buf[:len(msg)], msg) {
+			t.Fatalf("connection %d: echo %q, %v", i, buf[:len(msg)], err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = conns[:0]
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(lastLine(p.output(), "scope=tcp_total"), "tcp_conns=0 ") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out := p.stop(t)
+	tt := finalCounters(t, out, "tcp_total")
+	if tt["tcp_conns"] != 0 {
+		t.Errorf("pmd still holds %d connections after all closed", tt["tcp_conns"])
+	}
+	if tt["tcp_passive_opens"] < n {
+		t.Errorf("%d passive opens, want %d", tt["tcp_passive_opens"], n)
+	}
+	t.Logf("tcp counters: %v", tt)
+}
+
+func lastLine(out, substr string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], substr) {
+			return lines[i] + " "
+		}
+	}
+	return ""
+}
+
+// echoServer runs a kernel TCP echo server in the peer namespace.
+func (tp *topo) echoServer(t *testing.T, port int) {
+	var ln net.Listener
+	err := tp.inPeerNS(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", net.JoinHostPort(tp.peerAddr, strconv.Itoa(port)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+}
+
+// runClient runs pmd as a client against the kernel echo server and
+// expects every connection to complete intact.
+func (tp *topo) runClient(t *testing.T, conf string, conns int, nbytes int) string {
+	t.Helper()
+	args := []string{"netns", "exec", tp.pmdNS, pmdBin, "client", "-c", writeConf(t, conf),
+		"-connect", tp.peerAddr + ":5001", "-conns", strconv.Itoa(conns), "-bytes", strconv.Itoa(nbytes), "-echo", "-timeout", "5m"}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	summary := lastLine(string(out), "client:")
+	if err != nil {
+		t.Fatalf("pmd client: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("%d completed, 0 failed", conns)
+	if !strings.Contains(summary, want) {
+		t.Fatalf("pmd client: %q lacks %q", summary, want)
+	}
+	t.Log(summary)
+	return string(out)
+}
+
+// TestTCPClient: pmd connects out to a kernel echo server and moves 64 MiB
+// each way, checked byte for byte.
+func TestTCPClient(t *testing.T) {
+	tp := newTopo(t, 22)
+	tp.echoServer(t, 5001)
+	tp.runClient(t, tp.conf("[0]", 1, ""), 1, 64<<20)
+}
+
+// nft applies an nftables ruleset in the peer namespace for the test.
+func (tp *topo) nft(t *testing.T, rules string) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", tp.peerNS, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s\n%s", err, out, rules)
+	}
+}
+
+// TestTCPLossAndDuplication: with the kernel side dropping 2% of TCP
+// packets at random and duplicating 1%, in both directions, 64 MiB still
+// crosses intact both ways: pmd as server and pmd as client.
+func TestTCPLossAndDuplication(t *testing.T) {
+	tp := newTopo(t, 23)
+	tp.nft(t, fmt.Sprintf(`table ip impair {
+	chain in {
+		type filter hook input priority 0;
+		ip saddr %[1]s meta l4proto tcp numgen random mod 100 < 2 counter drop
+	}
+	chain out {
+		type filter hook output priority 0;
+		ip daddr %[1]s meta l4proto tcp numgen random mod 100 < 2 counter drop
+		ip daddr %[1]s meta l4proto tcp numgen random mod 100 < 1 counter dup to %[1]s device %[2]s
+	}
+}
+`, tp.pmdAddr, tp.peerIf))
+	tp.echoServer(t, 5001)
+	p := tp.startPMD(tp.conf("[0]", 1, tcpServices))
+	c, err := tp.dial(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := echoCheck(c, 64<<20, 7); err != nil {
+		t.Fatalf("64 MiB through pmd's echo under loss: %v", err)
+	}
+	c.Close()
+	out := p.stop(t)
+	tt := finalCounters(t, out, "tcp_total")
+	t.Logf("pmd as server: %v", tt)
+	if tt["tcp_retransmits"] == 0 {
+		t.Errorf("no retransmissions: were packets dropped at all?")
+	}
+	tp.runClient(t, tp.conf("[0]", 1, ""), 1, 64<<20)
+	nft, _ := exec.Command("ip", "netns", "exec", tp.peerNS, "nft", "list", "table", "ip", "impair").CombinedOutput()
+	t.Logf("nftables counters:\n%s", nft)
+	if !regexp.MustCompile(`counter packets [1-9]\d* bytes \d+ dup`).Match(nft) {
+		t.Errorf("nftables duplicated nothing")
+	}
+}
+

@@ -348,7 +348,7 @@ func runTransfers(t *testing.T, n int, first uint64) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		up, down := logUniform(rng, 4<<20), logUniform(rng, 4<<20)
 		if err := transfer(t, seed, impaired, up, down, Config{}, &total); err != nil {
-			t.Fatalf("%v (replay: go test ./tcp -run TestReplay -seed %d)", err, seed)
+			t.Fatalf("%v (replay: go test ./tcp -run TestReplay -v -args -seed=%d)", err, seed)
 		}
 	}
 }
@@ -368,7 +368,7 @@ func TestTransferImpaired(t *testing.T) {
 }
 
 // TestReplay reruns one seed of TestTransferImpaired with a packet trace:
-// go test ./tcp -run TestReplay -seed N -v
+// go test ./tcp -run TestReplay -v -args -seed=N
 func TestReplay(t *testing.T) {
 	if *seedFlag == 0 {
 		return

@@ -50,6 +50,7 @@ type Config struct {
 	Engine   Engine
 	ARP      ARP
 	TCP      TCP
+	RSS      RSS
 	Ports    []Port
 	Services []Service
 	// File is the name the configuration was loaded from; errors found

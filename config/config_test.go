@@ -50,6 +50,7 @@ func TestMinimalDefaults(t *testing.T) {
 		},
 		ARP: ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 64},
 		TCP: defaultTCP(),
+		RSS: RSS{Key: "symmetric", RETASize: 128},
 		Ports: []Port{{
 			Device:          "net_af_packet0,iface=pmd0",
 			Address:         netip.MustParsePrefix("198.18.0.1/24"),
@@ -148,6 +149,7 @@ func TestFull(t *testing.T) {
 		},
 		ARP: ARP{Timeout: 5 * time.Minute, Entries: 16, Retry: 250 * time.Millisecond},
 		TCP: defaultTCP(),
+		RSS: RSS{Key: "symmetric", RETASize: 128},
 		Ports: []Port{{
 			Device:      "0000:3b:00.1,rxq_pkt_len=2",
 			Address:     netip.MustParsePrefix("10.0.0.2/31"),
@@ -242,6 +244,8 @@ func TestErrors(t *testing.T) {
 		// Unknown keys.
 		{"unknown top-level key", "foo = 1\n" + base, "foo", "unknown key"},
 		{"unknown table", base + "[udp]\nmss = 1460\n", "udp", "unknown key"},
+		{"rss key", base + "[rss]\nkey = \"random\"\n", "rss.key", "expected \"symmetric\" or \"microsoft\""},
+		{"rss reta size", base + "[rss]\nreta_size = 100\n", "rss.reta_size", "power of two"},
 		{"unknown tcp key", base + "[tcp]\nmss = 1460\n", "tcp.mss", "unknown key"},
 		{"tcp snd_buf small", base + "[tcp]\nsnd_buf = 100\n", "tcp.snd_buf", "expected 4096.."},
 		{"tcp delayed_ack long", base + "[tcp]\ndelayed_ack = \"1s\"\n", "tcp.delayed_ack", "expected 0s..500ms"},

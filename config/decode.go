@@ -267,7 +267,7 @@ func (t table) tables(k string) []table {
 // decode fills c from the document, starting from the defaults.
 func (d *decoder) decode(c *Config, raw map[string]any) {
 	root := table{d: d, m: raw}
-	root.known("eal", "engine", "arp", "tcp", "port", "service")
+	root.known("eal", "engine", "arp", "tcp", "rss", "port", "service")
 
 	c.EAL = EAL{Hugepages: true}
 	eal := root.sub("eal")
@@ -310,6 +310,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 	arp.integer("pending", &c.ARP.Pending)
 
 	d.decodeTCP(c, root)
+	d.decodeRSS(c, root)
 
 	for _, pt := range root.tables("port") {
 		c.Ports = append(c.Ports, d.port(pt))

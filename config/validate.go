@@ -34,6 +34,7 @@ func (d *decoder) validate(c *Config) {
 	d.validatePorts(c)
 	d.validateServices(c)
 	d.validateTCP(c)
+	d.validateRSS(c)
 	if d.err == nil {
 		d.validateMemory(c)
 	}

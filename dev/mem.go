@@ -6,19 +6,36 @@ import "pmd/ipv4"
 // and what the stack sends is kept until read. Buffers come from a fixed
 // pool, so leaks and exhaustion show as they would on a device.
 type Mem struct {
-	bufs   [][]byte
-	free   []int
-	rx     []memRx // waiting for the next Poll
-	burst  []memRx // the last Poll's packets
-	burstN int
-	tx     []memTx
-	out    [][]byte // transmitted frames, reused storage
-	nout   int
-	caps   ipv4.ChecksumCaps
-	stats  QueueStats
-	maxRx  int
-	Burst  int // packets per Poll
+	pool  *MemPool
+	rx    []memRx // waiting for the next Poll
+	burst []memRx // the last Poll's packets
+	tx    []memTx
+	out   [][]byte // transmitted frames, reused storage
+	nout  int
+	caps  ipv4.ChecksumCaps
+	stats QueueStats
+	Burst int // packets per Poll
 }
+
+// MemPool is the buffers of one or more Mem queues: queues that share a
+// pool may free each other's buffers, as DPDK queues may free any mbuf.
+type MemPool struct {
+	bufs [][]byte
+	free []int
+}
+
+// NewMemPool makes nbufs buffers of size bytes.
+func NewMemPool(nbufs, size int) *MemPool {
+	p := &MemPool{}
+	for i := 0; i < nbufs; i++ {
+		p.bufs = append(p.bufs, make([]byte, size))
+		p.free = append(p.free, i)
+	}
+	return p
+}
+
+// InUse is the number of buffers given out and not yet returned.
+func (p *MemPool) InUse() int { return len(p.bufs) - len(p.free) }
 
 type memRx struct {
 	b    Buf
@@ -34,28 +51,29 @@ type memTx struct {
 
 var _ Queue = (*Mem)(nil)
 
-// NewMem makes a queue with nbufs buffers of size bytes each.
+// NewMem makes a queue with a pool of its own of nbufs buffers of size
+// bytes each.
 func NewMem(nbufs, size int, caps ipv4.ChecksumCaps) *Mem {
-	m := &Mem{caps: caps, Burst: 32}
-	for i := 0; i < nbufs; i++ {
-		m.bufs = append(m.bufs, make([]byte, size))
-		m.free = append(m.free, i)
-	}
-	m.rx = make([]memRx, 0, nbufs)
-	m.burst = make([]memRx, 0, nbufs)
-	return m
+	return NewMemOn(NewMemPool(nbufs, size), caps)
+}
+
+// NewMemOn makes a queue on a pool it may share.
+func NewMemOn(p *MemPool, caps ipv4.ChecksumCaps) *Mem {
+	n := len(p.bufs)
+	return &Mem{pool: p, caps: caps, Burst: 32, rx: make([]memRx, 0, n), burst: make([]memRx, 0, n)}
 }
 
 func (m *Mem) take() (Buf, bool) {
-	if len(m.free) == 0 {
+	p := m.pool
+	if len(p.free) == 0 {
 		return 0, false
 	}
-	i := m.free[len(m.free)-1]
-	m.free = m.free[:len(m.free)-1]
+	i := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
 	return Buf(i + 1), true
 }
 
-func (m *Mem) buf(b Buf) []byte { return m.bufs[int(b)-1] }
+func (m *Mem) buf(b Buf) []byte { return m.pool.bufs[int(b)-1] }
 
 // Inject queues a copy of frame for the next Poll, as if the device had
 // received it; it returns false when no buffer is free.
@@ -99,10 +117,10 @@ func (m *Mem) Send(b Buf, n int, o Offload) { m.tx = append(m.tx, memTx{b, n, o}
 
 // Free gives b back.
 func (m *Mem) Free(b Buf) {
-	if b == 0 || int(b) > len(m.bufs) {
-		panic("dev.Mem: Free of a handle it never gave")
+	if b == 0 || int(b) > len(m.pool.bufs) {
+		panic("dev.Mem: Free of a handle its pool never gave")
 	}
-	m.free = append(m.free, int(b)-1)
+	m.pool.free = append(m.pool.free, int(b)-1)
 }
 
 // Flush moves what was sent to the transmitted list and frees the buffers.
@@ -125,9 +143,9 @@ func (m *Mem) Flush() {
 // reused by the next Poll.
 func (m *Mem) Sent() [][]byte { return m.out[:m.nout] }
 
-// InUse is the number of buffers given out and not yet returned, queued
-// injections included.
-func (m *Mem) InUse() int { return len(m.bufs) - len(m.free) }
+// InUse is the number of buffers of the queue's pool given out and not
+// yet returned, queued injections included.
+func (m *Mem) InUse() int { return m.pool.InUse() }
 
 // Caps are the checksum capabilities the queue pretends to have.
 func (m *Mem) Caps() ipv4.ChecksumCaps { return m.caps }

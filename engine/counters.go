@@ -23,6 +23,10 @@ const (
 	UDPDiscarded
 	HTTPRequests
 	HTTPBadRequests
+	SteeredOut      // TCP packets handed to the lcore that owns their flow
+	SteeredIn       // TCP packets taken from other lcores
+	RSSHashMatch    // device hashes equal to ours
+	RSSHashMismatch // device hashes that differ
 	// Drops, by reason.
 	DropEthShort
 	DropEthNotOurs
@@ -49,6 +53,7 @@ const (
 	DropTxFull
 	DropNoMbuf
 	DropMultiSeg
+	DropSteerFull
 	NumCounters
 )
 
@@ -68,6 +73,10 @@ var counterNames = [NumCounters]string{
 	UDPDiscarded:       "udp_discarded",
 	HTTPRequests:       "http_requests",
 	HTTPBadRequests:    "http_bad_requests",
+	SteeredOut:         "steered_out",
+	SteeredIn:          "steered_in",
+	RSSHashMatch:       "rss_hash_match",
+	RSSHashMismatch:    "rss_hash_mismatch",
 	DropEthShort:       "drop_eth_short",
 	DropEthNotOurs:     "drop_eth_not_ours",
 	DropEthType:        "drop_eth_type",
@@ -93,6 +102,7 @@ var counterNames = [NumCounters]string{
 	DropTxFull:         "drop_tx_full",
 	DropNoMbuf:         "drop_no_mbuf",
 	DropMultiSeg:       "drop_multiseg",
+	DropSteerFull:      "drop_steer_full",
 }
 
 func (c Counter) String() string { return counterNames[c] }

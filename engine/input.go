@@ -106,6 +106,15 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 	case ipv4.ProtoUDP:
 		l.inputUDP(ifc, q, b, eth, ip, meta, now)
 	case ipv4.ProtoTCP:
+		if meta.HasHash {
+			l.checkHash(ip, meta)
+		}
+		if l.steerTo != nil {
+			if own := l.owner(ip); own != l.ID {
+				l.steer(own, ifc.index, q, b, ip, meta)
+				return
+			}
+		}
 		l.inputTCP(q, b, ip, meta, now)
 	default:
 		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPProtocolUnreachable, DropIPProto, now)

@@ -15,6 +15,7 @@ import (
 	"pmd/dev"
 	"pmd/httpsvc"
 	"pmd/ipv4"
+	"pmd/rss"
 	"pmd/spsc"
 	"pmd/tcp"
 )
@@ -25,6 +26,7 @@ type Iface struct {
 	MAC     ipv4.MAC
 	Prefix  ipv4.Prefix // our address and its network
 	Gateway ipv4.Addr   // 0: none
+	index   int         // position in Config.Ifaces
 }
 
 // Service is what a port offers.
@@ -70,6 +72,8 @@ type Config struct {
 	Neigh       *ipv4.Neighbours
 	TCP         tcp.Config
 	TCPServices []TCPService
+	// Owner maps a TCP flow to the lcore that owns it; nil with one lcore.
+	Owner *rss.Owner
 }
 
 // Learned is a neighbour seen by an lcore, for the single writer of the
@@ -92,12 +96,14 @@ type Lcore struct {
 	pub    published
 	learn  *spsc.Ring[Learned]
 
-	tcp      *tcp.Stack
-	tcpOut   tcpOut
-	apps     []App
-	pubTCP   publishedTCP
-	pubConns atomic.Int64
-	now      int64
+	tcp    *tcp.Stack
+	tcpOut tcpOut
+	apps   []App
+
+	steerTo, steerFrom []*spsc.Ring[steered] // by lcore ID; nil with one lcore
+	pubTCP             publishedTCP
+	pubConns           atomic.Int64
+	now                int64
 
 	pending     []pendingPkt
 	nextPublish int64
@@ -117,8 +123,15 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 		pending: make([]pendingPkt, 0, cfg.ARPPending),
 		ipID:    uint16(id) << 12,
 	}
+	for i := range cfg.Ifaces {
+		cfg.Ifaces[i].index = i
+	}
 	l.tcpOut.l = l
-	l.tcp = tcp.NewStack(cfg.TCP, &l.tcpOut)
+	tc := cfg.TCP
+	if cfg.Owner != nil {
+		tc.Owns = l.ownsFlow // active opens pick ports whose replies come home
+	}
+	l.tcp = tcp.NewStack(tc, &l.tcpOut)
 	for _, sv := range cfg.TCPServices {
 		var h tcp.Handler
 		switch sv.Kind {
@@ -162,6 +175,9 @@ func (l *Lcore) Poll(now int64) int {
 			l.input(i, q, b, data, meta, now)
 		}
 		work += n
+	}
+	if l.steerFrom != nil {
+		work += l.drainSteered(now)
 	}
 	for _, a := range l.apps {
 		a.Poll(l, now)

@@ -23,14 +23,36 @@ static int pmd_link(uint16_t port, uint32_t *speed, int *up, int *duplex)
 	return 0;
 }
 
-static int pmd_configure(uint16_t port, uint16_t nq, uint64_t rxoff, uint64_t txoff, uint32_t mtu)
+static int pmd_configure(uint16_t port, uint16_t nq, uint64_t rxoff, uint64_t txoff, uint32_t mtu,
+			 uint8_t *key, uint8_t key_len, uint64_t rss_hf)
 {
 	struct rte_eth_conf conf;
 	memset(&conf, 0, sizeof(conf));
 	conf.rxmode.offloads = rxoff;
 	conf.rxmode.mtu = mtu;
 	conf.txmode.offloads = txoff;
+	if (rss_hf) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_key = key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = key_len;
+		conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+	}
 	return rte_eth_dev_configure(port, nq, nq, &conf);
+}
+
+// pmd_reta programs the redirection table: entry i of size.
+static int pmd_reta(uint16_t port, uint16_t size, const uint16_t *table)
+{
+	struct rte_eth_rss_reta_entry64 conf[RTE_ETH_RSS_RETA_SIZE_512 / RTE_ETH_RETA_GROUP_SIZE];
+	uint16_t i;
+	if (size > RTE_ETH_RSS_RETA_SIZE_512)
+		return -EINVAL;
+	memset(conf, 0, sizeof(conf));
+	for (i = 0; i < size; i++) {
+		conf[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+		conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = table[i];
+	}
+	return rte_eth_dev_rss_reta_update(port, conf, size);
 }
 
 static int pmd_rxq_setup(uint16_t port, uint16_t q, uint16_t nb, struct rte_mempool *pool, uint64_t off)
@@ -99,6 +121,11 @@ type Port struct {
 	txoff   uint64
 	queues  []*Queue
 	started bool
+	rssOn   bool
+	rssKey  unsafe.Pointer
+	// Notes say what the device could not do as asked, for the start-up
+	// summary.
+	Notes []string
 }
 
 var pciRe = regexp.MustCompile(`^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$`)
@@ -163,8 +190,16 @@ func Open(devargs string) (*Port, error) {
 	return p, nil
 }
 
+// RSS asks for receive-side scaling with a key and a redirection table
+// (entry i: the queue for hashes whose low bits are i).
+type RSS struct {
+	Key   []byte
+	Table []uint16
+}
+
 // Config is how a port is set up.
 type Config struct {
+	RSS             *RSS // nil: no RSS
 	Queues          int
 	RxDesc, TxDesc  int
 	MTU             int
@@ -210,9 +245,35 @@ func (p *Port) Configure(cfg Config) error {
 		p.txoff = tx & (C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM | C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
 	}
 	id := C.uint16_t(p.ID)
-	if err := eal.Errno("rte_eth_dev_configure", int(C.pmd_configure(id, C.uint16_t(cfg.Queues), C.uint64_t(p.rxoff), C.uint64_t(p.txoff), C.uint32_t(cfg.MTU)))); err != nil {
+	var hf uint64
+	p.Notes = p.Notes[:0]
+	if cfg.RSS != nil && cfg.Queues > 1 {
+		want := uint64(C.RTE_ETH_RSS_IPV4 | C.RTE_ETH_RSS_NONFRAG_IPV4_TCP | C.RTE_ETH_RSS_NONFRAG_IPV4_UDP)
+		hf = in.RSSOffloads & want
+		switch {
+		case hf == 0:
+			p.Notes = append(p.Notes, "no RSS: flows reach their lcores by software steering")
+		case hf != want:
+			p.Notes = append(p.Notes, fmt.Sprintf("RSS covers only hash functions %#x of %#x: the rest is steered in software", hf, want))
+		}
+		if hf != 0 && in.KeyBytes != 0 && in.KeyBytes != len(cfg.RSS.Key) {
+			p.Notes = append(p.Notes, fmt.Sprintf("RSS key of %d bytes, not %d: the device hashes its own way; steering corrects it", in.KeyBytes, len(cfg.RSS.Key)))
+			hf = 0
+		}
+	}
+	var key unsafe.Pointer
+	if hf != 0 {
+		if p.rssKey != nil {
+			C.free(p.rssKey)
+		}
+		p.rssKey = C.CBytes(cfg.RSS.Key) // the driver may read it until the port closes
+		key = p.rssKey
+	}
+	if err := eal.Errno("rte_eth_dev_configure", int(C.pmd_configure(id, C.uint16_t(cfg.Queues), C.uint64_t(p.rxoff), C.uint64_t(p.txoff), C.uint32_t(cfg.MTU),
+		(*C.uint8_t)(key), C.uint8_t(len(cfg.RSS.keyOrNil())), C.uint64_t(hf)))); err != nil {
 		return fmt.Errorf("port %d (%s): %w", p.ID, p.Devargs, err)
 	}
+	p.rssOn = hf != 0
 	nrx, ntx := C.uint16_t(cfg.RxDesc), C.uint16_t(cfg.TxDesc)
 	if err := eal.Errno("rte_eth_dev_adjust_nb_rx_tx_desc", int(C.rte_eth_dev_adjust_nb_rx_tx_desc(id, &nrx, &ntx))); err != nil {
 		return fmt.Errorf("port %d: %w", p.ID, err)
@@ -239,12 +300,39 @@ func (p *Port) Configure(cfg Config) error {
 // Queue is queue pair i, valid after Configure.
 func (p *Port) Queue(i int) *Queue { return p.queues[i] }
 
-// Start starts the device.
-func (p *Port) Start() error {
+func (r *RSS) keyOrNil() []byte {
+	if r == nil {
+		return nil
+	}
+	return r.Key
+}
+
+// Start starts the device and, with RSS on, programs its redirection
+// table from ours (repeated to the device's size, which keeps lookups
+// equal when the device's table is at least as large).
+func (p *Port) Start(rss *RSS) error {
 	if err := eal.Errno("rte_eth_dev_start", int(C.rte_eth_dev_start(C.uint16_t(p.ID)))); err != nil {
 		return fmt.Errorf("port %d (%s): %w", p.ID, p.Devargs, err)
 	}
 	p.started = true
+	if !p.rssOn || rss == nil {
+		return nil
+	}
+	size := p.Info.RETASize
+	if size < len(rss.Table) {
+		p.Notes = append(p.Notes, fmt.Sprintf("redirection table of %d entries, smaller than pmd's %d: some flows are steered in software", size, len(rss.Table)))
+	}
+	if size == 0 {
+		return nil
+	}
+	t := (*[512]C.uint16_t)(C.calloc(512, 2))
+	defer C.free(unsafe.Pointer(t))
+	for i := 0; i < size && i < 512; i++ {
+		t[i] = C.uint16_t(rss.Table[i%len(rss.Table)])
+	}
+	if err := eal.Errno("rte_eth_dev_rss_reta_update", int(C.pmd_reta(C.uint16_t(p.ID), C.uint16_t(size), &t[0]))); err != nil {
+		p.Notes = append(p.Notes, fmt.Sprintf("redirection table not programmed (%v): flows are steered in software", err))
+	}
 	return nil
 }
 
@@ -265,6 +353,10 @@ func (p *Port) Close() error {
 	err := p.Stop()
 	if e := eal.Errno("rte_eth_dev_close", int(C.rte_eth_dev_close(C.uint16_t(p.ID)))); err == nil {
 		err = e
+	}
+	if p.rssKey != nil {
+		C.free(p.rssKey)
+		p.rssKey = nil
 	}
 	return err
 }

@@ -108,6 +108,7 @@ func (s *Stack) listenInput(l *Listener, id FourTuple, seg *Segment, now int64) 
 	c.rcvNxt = seg.Seq + 1
 	c.iss = s.isn.ISN(id.Local, id.Remote, id.LocalPort, id.RemotePort, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
+	c.recover = c.iss // RFC 6582 3.2 step 1
 	c.negotiate(seg, now)
 	c.sndWnd = uint32(seg.Window) // never scaled in a SYN (RFC 7323 2.2)
 	c.maxSndWnd = c.sndWnd
@@ -130,6 +131,7 @@ func (s *Stack) cookieConn(l *Listener, id FourTuple, seg *Segment, mss uint16, 
 	c.rcvNxt = seg.Seq
 	c.iss = seg.Ack - 1
 	c.sndUna, c.sndNxt, c.sndMax = seg.Ack, seg.Ack, seg.Ack
+	c.recover = c.iss // RFC 6582 3.2 step 1
 	c.sndBase = seg.Ack
 	c.mss = int(mss)
 	c.rcvShift, c.sndShift = 0, 0
@@ -465,6 +467,8 @@ func (c *Conn) synSentInput(seg *Segment, now int64) {
 		c.sndWnd = uint32(seg.Window) // never scaled in a SYN (RFC 7323 2.2)
 		c.maxSndWnd = c.sndWnd
 		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
+		// The window our SYN offered, for text on the SYN-ACK (RFC 9293 3.10.7.3).
+		c.rcvAdv = c.rcvNxt.Add(min(c.rcvWindow(), 0xffff))
 		c.ackNow = true
 		c.markDirty()
 		c.open(now)

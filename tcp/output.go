@@ -158,8 +158,8 @@ func (c *Conn) output(now int64) {
 			if n < avail && n < c.maxSndWnd/2 {
 				break // sender silly-window avoidance: wait for a wider window
 			}
-			if n == avail && !c.noDelay && c.sndMax.GreaterThan(c.sndUna) {
-				break // Nagle: a short segment waits for the outstanding data's ACK
+			if n == avail && !c.noDelay && c.sndMax.GreaterThan(c.sndUna) && c.sndNxt == c.sndMax {
+				break // Nagle: a short segment of new data waits for the outstanding data's ACK
 			}
 		}
 		if !c.sendData(c.sndNxt, n, fin, now) {

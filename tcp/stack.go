@@ -78,6 +78,10 @@ type Config struct {
 	PortMin       uint16
 	PortMax       uint16
 	Seed          [16]byte // ISN and SYN-cookie secret
+	// Owns, when set, reports whether this stack receives the flow
+	// local:lport -> remote:rport; active opens use only such ports, so
+	// that the peer's answers arrive at the lcore that connected.
+	Owns func(local, remote ipv4.Addr, lport, rport uint16) bool
 }
 
 // DefaultConfig is the configuration used for zero fields.
@@ -279,6 +283,9 @@ func (s *Stack) Connect(local, remote ipv4.Addr, port uint16, h Handler, now int
 		if _, used := s.conns[id]; used {
 			continue
 		}
+		if s.cfg.Owns != nil && !s.cfg.Owns(local, remote, p, port) {
+			continue
+		}
 		return s.ConnectFrom(id, h, now)
 	}
 	s.C[NoPorts]++
@@ -298,6 +305,7 @@ func (s *Stack) ConnectFrom(id FourTuple, h Handler, now int64) (*Conn, error) {
 	}
 	c.iss = s.isn.ISN(id.Local, id.Remote, id.LocalPort, id.RemotePort, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
+	c.recover = c.iss     // RFC 6582 3.2 step 1
 	c.sndBase = c.iss + 1 // data written before the SYN-ACK, or a FIN, follows the SYN
 	c.state = SynSent
 	c.active = true

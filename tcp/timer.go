@@ -20,7 +20,10 @@ type wheel struct {
 func (w *wheel) init() { w.fired = make([]*Conn, 0, 256) }
 
 func (w *wheel) add(c *Conn, at int64) {
-	t := at >> wheelShift
+	// The first tick that starts at or after at: advance visits a slot
+	// once per turn, so an entry must not sit in the tick in which it
+	// falls due, or a poll earlier in that tick passes it by for a turn.
+	t := (at + 1<<wheelShift - 1) >> wheelShift
 	if t <= w.tick {
 		t = w.tick + 1
 	}

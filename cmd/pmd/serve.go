@@ -20,6 +20,7 @@ import (
 	"pmd/engine"
 	"pmd/ipv4"
 	"pmd/pmd"
+	"pmd/rss"
 	"pmd/tcp"
 )
 
@@ -76,8 +77,19 @@ func serve(cfg *config.Config, log *slog.Logger, job *engine.ClientJob, res *eng
 		ICMPRate:   1000,
 		Neigh:      ipv4.NewNeighbours(cfg.ARP.Entries, cfg.ARP.Timeout),
 	}
+	// With several lcores every TCP flow has an owner: the same Toeplitz
+	// key and table in the devices (where they do RSS) and in software.
+	var prss *pmd.RSS
+	if len(cfg.EAL.Lcores) > 1 {
+		key := rss.SymmetricKey
+		if cfg.RSS.Key == "microsoft" {
+			key = rss.MicrosoftKey
+		}
+		ecfg.Owner = &rss.Owner{H: rss.NewHasher(key), T: rss.NewTable(cfg.RSS.RETASize, len(cfg.EAL.Lcores))}
+		prss = &pmd.RSS{Key: key[:], Table: ecfg.Owner.T.Entries}
+	}
 	for i, pc := range cfg.Ports {
-		p, err := openPort(cfg, i, s.pools)
+		p, err := openPort(cfg, i, s.pools, prss)
 		if p != nil {
 			s.ports = append(s.ports, p)
 		}
@@ -104,8 +116,9 @@ func serve(cfg *config.Config, log *slog.Logger, job *engine.ClientJob, res *eng
 		}
 		s.lcores = append(s.lcores, engine.NewLcore(i, ecfg, qs))
 	}
+	engine.Join(s.lcores)
 	for _, p := range s.ports {
-		if err := p.Start(); err != nil {
+		if err := p.Start(prss); err != nil {
 			return err
 		}
 	}
@@ -203,7 +216,7 @@ func tcpConfig(cfg *config.Config) tcp.Config {
 	return c
 }
 
-func openPort(cfg *config.Config, i int, pools []*eal.Mempool) (*pmd.Port, error) {
+func openPort(cfg *config.Config, i int, pools []*eal.Mempool, prss *pmd.RSS) (*pmd.Port, error) {
 	pc := cfg.Ports[i]
 	key := fmt.Sprintf("%s: port[%d]", cfg.File, i)
 	p, err := pmd.Open(pc.Device)
@@ -213,7 +226,7 @@ func openPort(cfg *config.Config, i int, pools []*eal.Mempool) (*pmd.Port, error
 	err = p.Configure(pmd.Config{
 		Queues: pc.Queues, RxDesc: pc.RxDesc, TxDesc: pc.TxDesc, MTU: pc.MTU,
 		Burst: cfg.Engine.Burst, ChecksumOffload: pc.ChecksumOffload, Promiscuous: pc.Promiscuous,
-		Pools: pools,
+		Pools: pools, RSS: prss,
 	})
 	if errors.Is(err, pmd.ErrQueues) {
 		return p, fmt.Errorf("%s.queues: %w", key, err)
@@ -232,6 +245,13 @@ func (s *stack) summary(cfg *config.Config) {
 		s.log.Info("port", "port", i, "device", p.Devargs, "driver", p.Info.Driver, "mac", p.MAC.String(),
 			"address", pc.Address.String(), "gateway", gatewayString(pc), "queues", pc.Queues,
 			"rx_desc", pc.RxDesc, "tx_desc", pc.TxDesc, "mtu", pc.MTU, "offloads", p.OffloadNames(), "link", link.String())
+		for _, n := range p.Notes {
+			s.log.Info("port note", "port", i, "device", p.Devargs, "note", n)
+		}
+	}
+	if len(cfg.EAL.Lcores) > 1 {
+		s.log.Info("flow ownership", "key", cfg.RSS.Key, "reta_size", cfg.RSS.RETASize, "lcores", len(cfg.EAL.Lcores),
+			"steering", "TCP packets arriving on another lcore than their owner's are handed over (steered_out/steered_in)")
 	}
 	for i, cpu := range cfg.EAL.Lcores {
 		var qs []string

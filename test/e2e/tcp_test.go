@@ -325,3 +325,62 @@ func TestTCPLossAndDuplication(t *testing.T) {
 	}
 }
 
+
+// TestTCPTwoLcores: two lcores on a two-queue net_af_packet port, where
+// the kernel's fanout hash (not Toeplitz) picks the queue: 1,000
+// concurrent connections carry data intact, each lcore owns at least a
+// quarter of them, and the packets that arrived on the other lcore were
+// steered to their owner.
+func TestTCPTwoLcores(t *testing.T) {
+	tp := newTopo(t, 24)
+	p := tp.startPMD(tp.conf("[0, 1]", 2, tcpServices))
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, n)
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := tp.dial(7)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns[i] = c
+	}
+	for i, c := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, c net.Conn) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			defer c.Close()
+			if err := echoCheck(c, 32<<10, uint64(1000+i)); err != nil {
+				errs <- fmt.Errorf("connection %d: %w", i, err)
+			}
+		}(i, c)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	out := p.stop(t)
+	var opens [2]uint64
+	for i := range opens {
+		tc := finalCounters(t, out, "tcp"+strconv.Itoa(i))
+		lc := finalCounters(t, out, "lcore"+strconv.Itoa(i))
+		opens[i] = tc["tcp_passive_opens"]
+		t.Logf("lcore %d: %d connections, %d packets received, steered out %d, steered in %d", i, opens[i], lc["rx_packets"], lc["steered_out"], lc["steered_in"])
+	}
+	if opens[0]+opens[1] < n {
+		t.Errorf("%d connections accepted, want %d", opens[0]+opens[1], n)
+	}
+	for i, o := range opens {
+		if o*4 < n {
+			t.Errorf("lcore %d owns %d of %d connections, under a quarter", i, o, n)
+		}
+	}
+	total := finalCounters(t, out, "total")
+	if total["drop_steer_full"] != 0 || total["steered_out"] != total["steered_in"] {
+		t.Errorf("steering: %d out, %d in, %d dropped", total["steered_out"], total["steered_in"], total["drop_steer_full"])
+	}
+}

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"encoding/binary"
+
+	"pmd/dev"
+	"pmd/ipv4"
+	"pmd/spsc"
+)
+
+// steered is a TCP packet handed by the lcore that received it to the
+// lcore that owns its flow.
+type steered struct {
+	port int
+	b    dev.Buf
+	ip   ipv4.IPv4
+	meta dev.RxMeta
+}
+
+// SteerRing bounds the packets in flight between two lcores.
+const SteerRing = 1024
+
+// Join connects every pair of lcores with a single-producer,
+// single-consumer ring each way, so that a packet received on one lcore
+// reaches the owner of its flow. With one lcore there is nothing to join.
+func Join(lcores []*Lcore) {
+	if len(lcores) < 2 {
+		return
+	}
+	for _, l := range lcores {
+		l.steerTo = make([]*spsc.Ring[steered], len(lcores))
+		l.steerFrom = make([]*spsc.Ring[steered], len(lcores))
+	}
+	for _, a := range lcores {
+		for _, b := range lcores {
+			if a != b {
+				r := spsc.New[steered](SteerRing)
+				a.steerTo[b.ID] = r
+				b.steerFrom[a.ID] = r
+			}
+		}
+	}
+}
+
+// owner is the lcore that owns the TCP flow of ip (checked, long enough
+// for the ports), as the device would see it.
+func (l *Lcore) owner(ip ipv4.IPv4) int {
+	p := ip.Payload()
+	if len(p) < 4 || l.cfg.Owner == nil {
+		return l.ID
+	}
+	return l.cfg.Owner.Of(ip.Src(), ip.Dst(), binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:]))
+}
+
+// checkHash compares the device's RSS hash of a TCP or UDP packet with
+// ours, on the first packets that carry one.
+func (l *Lcore) checkHash(ip ipv4.IPv4, meta dev.RxMeta) {
+	p := ip.Payload()
+	if l.cfg.Owner == nil || len(p) < 4 || l.c[RSSHashMatch]+l.c[RSSHashMismatch] >= hashChecks {
+		return
+	}
+	if meta.Hash == l.cfg.Owner.H.HashTuple(ip.Src(), ip.Dst(), binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:])) {
+		l.c[RSSHashMatch]++
+	} else {
+		l.c[RSSHashMismatch]++
+	}
+}
+
+// hashChecks is how many packets per lcore have their device hash checked.
+const hashChecks = 64
+
+// steer hands a packet to its owner, or drops it when the ring is full.
+func (l *Lcore) steer(owner, port int, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta) {
+	if !l.steerTo[owner].Push(steered{port: port, b: b, ip: ip, meta: meta}) {
+		l.drop(q, b, DropSteerFull)
+		return
+	}
+	l.c[SteeredOut]++
+}
+
+// drainSteered processes what other lcores handed over.
+func (l *Lcore) drainSteered(now int64) int {
+	n := 0
+	for _, r := range l.steerFrom {
+		if r == nil {
+			continue
+		}
+		for {
+			s, ok := r.Pop()
+			if !ok {
+				break
+			}
+			l.c[SteeredIn]++
+			l.inputTCP(l.queues[s.port], s.b, s.ip, s.meta, now)
+			n++
+		}
+	}
+	return n
+}
+
+// ownsFlow reports whether this lcore receives the flow local:lport ->
+// remote:rport (with a symmetric key, both of its directions).
+func (l *Lcore) ownsFlow(local, remote ipv4.Addr, lport, rport uint16) bool {
+	return l.cfg.Owner == nil || l.cfg.Owner.Of(remote, local, rport, lport) == l.ID
+}

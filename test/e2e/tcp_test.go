@@ -325,7 +325,6 @@ func TestTCPLossAndDuplication(t *testing.T) {
 	}
 }
 
-
 // TestTCPTwoLcores: two lcores on a two-queue net_af_packet port, where
 // the kernel's fanout hash (not Toeplitz) picks the queue: 1,000
 // concurrent connections carry data intact, each lcore owns at least a

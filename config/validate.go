@@ -148,7 +148,7 @@ func (d *decoder) validateARP(c *Config) {
 var (
 	pciRE  = regexp.MustCompile(`^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$`)
 	nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
-	kvRE   = regexp.MustCompile(`^[A-Za-z0-9_]+(=.+)?$`)
+	kvRE   = regexp.MustCompile(`^[A-Za-z0-9_-]+(=.+)?$`)
 )
 
 // devName is a device string without its devargs.

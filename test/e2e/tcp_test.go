@@ -249,21 +249,7 @@ func (tp *topo) echoServer(t *testing.T, port int) {
 // expects every connection to complete intact.
 func (tp *topo) runClient(t *testing.T, conf string, conns int, nbytes int) string {
 	t.Helper()
-	args := []string{"netns", "exec", tp.pmdNS, pmdBin, "client", "-c", writeConf(t, conf),
-		"-connect", tp.peerAddr + ":5001", "-conns", strconv.Itoa(conns), "-bytes", strconv.Itoa(nbytes), "-echo", "-timeout", "5m"}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
-	summary := lastLine(string(out), "client:")
-	if err != nil {
-		t.Fatalf("pmd client: %v\n%s", err, out)
-	}
-	want := fmt.Sprintf("%d completed, 0 failed", conns)
-	if !strings.Contains(summary, want) {
-		t.Fatalf("pmd client: %q lacks %q", summary, want)
-	}
-	t.Log(summary)
-	return string(out)
+	return tp.runClientRaw(t, conf, tp.peerAddr+":5001", conns, nbytes)
 }
 
 // TestTCPClient: pmd connects out to a kernel echo server and moves 64 MiB
@@ -382,4 +368,64 @@ func TestTCPTwoLcores(t *testing.T) {
 	if total["drop_steer_full"] != 0 || total["steered_out"] != total["steered_in"] {
 		t.Errorf("steering: %d out, %d in, %d dropped", total["steered_out"], total["steered_in"], total["drop_steer_full"])
 	}
+}
+
+// TestMemifZeroSteering: two pmd processes joined by net_memif, two lcores
+// each, as two hosts with RSS NICs: memif carries client TX queue i to
+// server RX queue i, both use the symmetric key and the same table, and
+// the client picks ports whose flows hash to the connecting lcore, so
+// every packet arrives on its owner's queue: nothing is steered.
+func TestMemifZeroSteering(t *testing.T) {
+	tp := newTopo(t, 25)
+	sock := fmt.Sprintf("/tmp/pmd-e2e-%d.sock", os.Getpid())
+	t.Cleanup(func() { os.Remove(sock) })
+	conf := func(role, addr, extra string) string {
+		return fmt.Sprintf(`[eal]
+lcores = [0, 1]
+args = ["--no-pci", "--in-memory"]
+
+[engine]
+stats_interval = "0s"
+
+[[port]]
+device = "net_memif0,role=%s,socket=%s,socket-abstract=no"
+address = "%s/24"
+queues = 2
+%s`, role, sock, addr, extra)
+	}
+	srv := tp.startPMD(conf("server", "198.18.31.1", tcpServices))
+	tp.pmdAddr = "198.18.31.1"
+	out := tp.runClientRaw(t, conf("client", "198.18.31.2", ""), "198.18.31.1:7", 200, 256<<10)
+	sout := srv.stop(t)
+	for name, o := range map[string]string{"client": out, "server": sout} {
+		total := finalCounters(t, o, "total")
+		if total["steered_out"] != 0 {
+			t.Errorf("%s: %d packets steered, want 0", name, total["steered_out"])
+		}
+		for i := 0; i < 2; i++ {
+			tc := finalCounters(t, o, "tcp"+strconv.Itoa(i))
+			n := tc["tcp_passive_opens"] + tc["tcp_active_opens"]
+			t.Logf("%s lcore %d: %d connections, %d segments in", name, i, n, tc["tcp_segs_in"])
+			if n < 50 {
+				t.Errorf("%s lcore %d carried only %d of 200 connections", name, i, n)
+			}
+		}
+	}
+}
+
+// runClientRaw runs pmd client in the pmd namespace against addr.
+func (tp *topo) runClientRaw(t *testing.T, conf, addr string, conns, nbytes int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", tp.pmdNS, pmdBin, "client", "-c", writeConf(t, conf),
+		"-connect", addr, "-conns", strconv.Itoa(conns), "-bytes", strconv.Itoa(nbytes), "-echo", "-timeout", "5m").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pmd client: %v\n%s", err, out)
+	}
+	if want := fmt.Sprintf("%d completed, 0 failed", conns); !strings.Contains(string(out), want) {
+		t.Fatalf("pmd client: output lacks %q:\n%s", want, out)
+	}
+	t.Log(lastLine(string(out), "client:"))
+	return string(out)
 }

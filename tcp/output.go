@@ -59,6 +59,8 @@ func (c *Conn) sendSYN(now int64) {
 		o.HasTS, o.TSVal, o.TSEcr = true, tsClock(now), c.tsRecent
 	}
 	if !c.transmit(&seg, now) {
+		c.tRtx = now + c.rto // no buffer: try again on the timer
+		c.schedule()
 		return
 	}
 	if c.sndNxt == c.iss {
@@ -213,6 +215,10 @@ func (c *Conn) sendData(seq Seq, n uint32, fin bool, now int64) bool {
 		seg.Flags |= FlagFIN
 	}
 	if !c.transmit(&seg, now) {
+		if c.tRtx == 0 { // no buffer: try again on the timer
+			c.tRtx = now + c.rto
+			c.schedule()
+		}
 		return false
 	}
 	end := seq.Add(n)

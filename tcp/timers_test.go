@@ -1,0 +1,464 @@
+package tcp
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// The timers: delayed ACK, retransmission (RFC 6298), persist, keep-alive
+// and the sender's Nagle hold, each on the virtual clock.
+
+// TestDelayedACK: one full segment is acknowledged only when DelayedAck
+// has passed, by exactly one ACK; a second segment is acknowledged at
+// once (RFC 5681 4.2, RFC 9293 3.8.6.3).
+func TestDelayedACK(t *testing.T) {
+	for _, o := range []peerOpts{optsNone, optsAll} {
+		t.Run(o.String(), func(t *testing.T) {
+			f := established(t, Config{DelayedAck: 30 * time.Millisecond}, o)
+			mss := f.c.mss
+			f.send(f.dataSeg(f.p, f.u, payload(0, mss)))
+			f.p += Seq(mss)
+			f.expectNothing()
+			f.expectTimer(30*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+			f.poll(time.Second)
+			f.expectNothing() // exactly one
+
+			// Two segments: the second is acknowledged at once.
+			f.send(f.dataSeg(f.p, f.u, payload(mss, mss)))
+			f.expectNothing()
+			f.poll(10 * time.Millisecond)
+			f.send(f.dataSeg(f.p+Seq(mss), f.u, payload(2*mss, mss)))
+			f.p += Seq(2 * mss)
+			f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+			f.poll(time.Second)
+			f.expectNothing() // the delayed ACK's timer went with it
+
+			// Three: ACK after the second, the third waits.
+			for i := range 3 {
+				f.send(f.dataSeg(f.p+Seq(i*100), f.u, payload(0, 100)))
+			}
+			f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p + 200, Window: f.win})
+			f.p += 300
+			f.expectTimer(30*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+		})
+	}
+}
+
+// TestDelayedACKPiggyback: data the application sends in answer carries
+// the ACK; no separate ACK follows.
+func TestDelayedACKPiggyback(t *testing.T) {
+	f := established(t, Config{}, optsAll)
+	f.app.onRecv = func(c *Conn, d []byte) int {
+		c.Write([]byte("pong"))
+		return len(d)
+	}
+	f.send(f.dataSeg(f.p, f.u, []byte("ping")))
+	f.p += 4
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("pong")})
+	f.poll(100 * time.Millisecond)
+	f.expectNothing()
+	f.send(f.ackSeg(f.p, f.u+4))
+	f.expectNothing()
+}
+
+// TestDelayedACKOff: DelayedAck < 0 acknowledges every segment at once.
+func TestDelayedACKOff(t *testing.T) {
+	f := established(t, Config{DelayedAck: -1}, optsNone)
+	f.send(f.dataSeg(f.p, f.u, []byte("x")))
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p + 1, Window: f.win})
+}
+
+// TestOutOfOrderSACK: a segment beyond a hole is acknowledged at once
+// with a duplicate ACK carrying its SACK block, the most recent block
+// first (RFC 2018 4, RFC 5681 4.2); the segment that fills the hole is
+// acknowledged at once, and the data reaches the application in order.
+func TestOutOfOrderSACK(t *testing.T) {
+	f := established(t, Config{}, optsAll)
+	p := f.p
+	sack := func(ack Seq, blocks ...SACKBlock) Segment {
+		s := Segment{Flags: FlagACK, Seq: f.u, Ack: ack, Window: f.win,
+			Opts: Options{HasTS: true, TSVal: f.tsNow(), TSEcr: f.peerTS, NSACK: len(blocks)}}
+		copy(s.Opts.SACK[:], blocks)
+		return s
+	}
+	f.send(f.dataSeg(p+1000, f.u, payload(1000, 1000)))
+	f.expect(sack(p, SACKBlock{p + 1000, p + 2000}))
+	f.send(f.dataSeg(p+3000, f.u, payload(3000, 1000)))
+	f.expect(sack(p, SACKBlock{p + 3000, p + 4000}, SACKBlock{p + 1000, p + 2000}))
+	f.send(f.dataSeg(p+5000, f.u, payload(5000, 500)))
+	f.expect(sack(p, SACKBlock{p + 5000, p + 5500}, SACKBlock{p + 1000, p + 2000}, SACKBlock{p + 3000, p + 4000}))
+	// A block that grows moves to the front.
+	f.send(f.dataSeg(p+2000, f.u, payload(2000, 500)))
+	f.expect(sack(p, SACKBlock{p + 1000, p + 2500}, SACKBlock{p + 3000, p + 4000}, SACKBlock{p + 5000, p + 5500}))
+	if len(f.app.got) != 0 {
+		t.Fatal("out-of-order data delivered")
+	}
+	// Filling the first hole: an immediate ACK up to the next one.
+	f.send(f.dataSeg(p, f.u, payload(0, 1000)))
+	f.expect(sack(p+2500, SACKBlock{p + 3000, p + 4000}, SACKBlock{p + 5000, p + 5500}))
+	f.send(f.dataSeg(p+2500, f.u, payload(2500, 500)))
+	f.expect(sack(p+4000, SACKBlock{p + 5000, p + 5500}))
+	f.send(f.dataSeg(p+4000, f.u, payload(4000, 1000)))
+	f.expect(sack(p + 5500))
+	f.expectNothing()
+	if string(f.app.got) != string(payload(0, 5500)) {
+		t.Fatalf("delivered %d bytes out of order", len(f.app.got))
+	}
+}
+
+// TestOutOfOrderNoSACK: without SACK the duplicate ACK carries no blocks.
+func TestOutOfOrderNoSACK(t *testing.T) {
+	f := established(t, Config{}, optsNone)
+	f.send(f.dataSeg(f.p+100, f.u, payload(100, 100)))
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+	f.send(f.dataSeg(f.p, f.u, payload(0, 100)))
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p + 200, Window: f.win})
+	if string(f.app.got) != string(payload(0, 200)) {
+		t.Fatalf("delivered %q", f.app.got)
+	}
+}
+
+// TestOutOfOrderFIN: a FIN that arrives ahead of data is taken once the
+// hole is filled.
+func TestOutOfOrderFIN(t *testing.T) {
+	f := established(t, Config{}, optsNone)
+	f.send(Segment{Flags: FlagFIN | FlagACK, Seq: f.p + 100, Ack: f.u, Window: f.peerWnd, Payload: payload(100, 50)})
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+	f.expectState(Established)
+	f.send(f.dataSeg(f.p, f.u, payload(0, 100)))
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p + 151, Window: f.win})
+	f.expectState(CloseWait)
+	if f.app.peerClosed != 1 || string(f.app.got) != string(payload(0, 150)) {
+		t.Fatalf("PeerClosed %d, got %d bytes", f.app.peerClosed, len(f.app.got))
+	}
+}
+
+// TestRTOBackoff: without an answer the first segment is retransmitted
+// after the RTO, then after twice that each time (RFC 6298 5.5), capped at
+// MaxRTO; after DataRetries retransmissions the connection is reset and
+// fails with ErrTimeout.
+func TestRTOBackoff(t *testing.T) {
+	f := newFixture(t, Config{MaxRTO: 1500 * time.Millisecond, DataRetries: 5})
+	f.hsRTT = 100 * time.Millisecond
+	f.passiveOpen(optsNone)
+	// One sample of 100 ms: SRTT 100, RTTVAR 50, RTO = 100 + 4*50 = 300 ms.
+	if f.c.rto != int64(300*time.Millisecond) {
+		t.Fatalf("RTO %v after the handshake", time.Duration(f.c.rto))
+	}
+	f.c.Write([]byte("hello"))
+	f.flush()
+	data := Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("hello")}
+	f.expect(data)
+	for _, d := range []time.Duration{300, 600, 1200, 1500, 1500} {
+		f.expectTimer(d*time.Millisecond, data)
+	}
+	f.counter(Timeouts, 5)
+	f.counter(Retransmits, 5)
+	f.expectTimer(1500*time.Millisecond, Segment{Flags: FlagRST, Seq: f.u + 5})
+	f.expectGone()
+	if !errors.Is(f.app.err, ErrTimeout) {
+		t.Fatalf("err %v", f.app.err)
+	}
+}
+
+// TestRTOInitial: before any RTT sample (a SYN-cookie connection has
+// none) the RTO is InitialRTO (RFC 6298 2.1).
+func TestRTOInitial(t *testing.T) {
+	f := newFixture(t, Config{Backlog: 1, InitialRTO: 700 * time.Millisecond})
+	f.synReceived(optsNone)
+	f.id.RemotePort++
+	f.send(Segment{Flags: FlagSYN, Seq: f.irs, Window: 65535, Opts: Options{MSS: 1460}})
+	f.iss = f.pop().Seq
+	f.send(f.ackSeg(f.irs+1, f.iss+1))
+	f.c = f.s.Lookup(f.id)
+	// The half-open connection goes, and its SYN-ACK timer with it.
+	f.sendFrom(fxPeerPort, Segment{Flags: FlagRST, Seq: f.irs + 1})
+	if f.s.Conns() != 1 {
+		t.Fatalf("%d connections", f.s.Conns())
+	}
+	f.c.Write([]byte("x"))
+	f.flush()
+	data := Segment{Flags: FlagACK | FlagPSH, Seq: f.iss + 1, Ack: f.irs + 1, Window: 65535, Payload: []byte("x")}
+	f.expect(data)
+	f.expectTimer(700*time.Millisecond, data)
+	f.expectTimer(1400*time.Millisecond, data)
+}
+
+// TestRTTSampleTimestamps: with timestamps every ACK that moves SND.UNA
+// gives a sample from its TSecr, even for a retransmitted segment (RFC
+// 7323 4.1, RFC 6298 2.2-2.3).
+func TestRTTSampleTimestamps(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.hsRTT = 100 * time.Millisecond
+	f.passiveOpen(optsAll)
+	if f.c.rto != int64(300*time.Millisecond) {
+		t.Fatalf("RTO %v after the handshake", time.Duration(f.c.rto))
+	}
+	f.c.Write([]byte("hello"))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("hello")})
+	f.expectTimer(300*time.Millisecond, Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("hello")})
+	// The ACK echoes the retransmission's TSval 100 ms later: sample
+	// 100 ms. SRTT 100, RTTVAR 3/4*50 = 37.5, RTO 250 ms.
+	f.poll(100 * time.Millisecond)
+	f.send(f.ackSeg(f.p, f.u+5))
+	f.u += 5
+	if f.c.rto != int64(250*time.Millisecond) {
+		t.Fatalf("RTO %v, want 250ms", time.Duration(f.c.rto))
+	}
+	f.c.Write([]byte("again"))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("again")})
+	f.expectTimer(250*time.Millisecond, Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("again")})
+}
+
+// TestRTTSampleKarn: without timestamps a retransmitted segment gives no
+// sample (Karn's rule, RFC 6298 3): the backed-off RTO stays until a
+// segment sent once is acknowledged.
+func TestRTTSampleKarn(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.hsRTT = 100 * time.Millisecond
+	f.passiveOpen(optsNone)
+	f.c.Write([]byte("hello"))
+	f.flush()
+	hello := Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("hello")}
+	f.expect(hello)
+	f.expectTimer(300*time.Millisecond, hello)
+	f.poll(100 * time.Millisecond)
+	f.send(f.ackSeg(f.p, f.u+5)) // ambiguous: no sample
+	f.u += 5
+	if f.c.rto != int64(600*time.Millisecond) {
+		t.Fatalf("RTO %v, want the backed-off 600ms", time.Duration(f.c.rto))
+	}
+	f.c.Write([]byte("again"))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("again")})
+	// Acknowledged after 100 ms without a retransmission: a sample.
+	f.poll(100 * time.Millisecond)
+	f.send(f.ackSeg(f.p, f.u+5))
+	f.u += 5
+	if f.c.rto != int64(250*time.Millisecond) {
+		t.Fatalf("RTO %v, want 250ms", time.Duration(f.c.rto))
+	}
+	f.expectNothing()
+}
+
+// TestRTOGoBackN: after a timeout the window collapses to one segment
+// (RFC 5681 3.1): the first segment is resent alone, the next ones as
+// ACKs open the window again.
+func TestRTOGoBackN(t *testing.T) {
+	f := established(t, Config{}, optsNone) // RTO 200 ms
+	f.c.Write(payload(0, 3*1460))
+	f.flush()
+	for i := range 3 {
+		flags := FlagACK
+		if i == 2 {
+			flags |= FlagPSH
+		}
+		f.expect(Segment{Flags: flags, Seq: f.u + Seq(i*1460), Ack: f.p, Window: f.win, Payload: payload(i*1460, 1460)})
+	}
+	f.expectTimer(200*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1460)})
+	f.expectNothing()
+	// The ACK of the first: cwnd 2 segments, the other two go again.
+	f.send(f.ackSeg(f.p, f.u+1460))
+	f.expect(Segment{Flags: FlagACK, Seq: f.u + 1460, Ack: f.p, Window: f.win, Payload: payload(1460, 1460)})
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u + 2920, Ack: f.p, Window: f.win, Payload: payload(2920, 1460)})
+}
+
+// TestPersist: with the peer's window closed and data waiting, a probe
+// (SEQ=SND.UNA-1, no data) goes out after the RTO, then after twice that
+// each time; when the window opens the data follows (RFC 9293 3.8.6.1,
+// RFC 1122 4.2.2.17).
+func TestPersist(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.peerWnd = 0
+	f.passiveOpen(optsNone) // RTO 200 ms
+	if f.c.sndWnd != 0 {
+		t.Fatalf("send window %d", f.c.sndWnd)
+	}
+	f.c.Write([]byte("waiting"))
+	f.flush()
+	f.expectNothing()
+	probe := Segment{Flags: FlagACK, Seq: f.u - 1, Ack: f.p, Window: f.win}
+	for _, d := range []time.Duration{200, 400, 800} {
+		f.expectTimer(d*time.Millisecond, probe)
+		// The peer answers, its window still closed.
+		f.send(f.ackSeg(f.p, f.u))
+		f.expectNothing()
+	}
+	f.counter(WindowProbes, 3)
+	f.counter(Retransmits, 0)
+	// The window opens: the data goes, the probes stop.
+	f.peerWnd = 1000
+	f.send(f.ackSeg(f.p, f.u))
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("waiting")})
+	f.send(f.ackSeg(f.p, f.u+7))
+	f.poll(5 * time.Second)
+	f.expectNothing()
+	f.counter(WindowProbes, 3)
+}
+
+// TestPersistAfterData: the peer's window fills and it acknowledges
+// everything with a zero window: the rest of the data waits for the
+// probes' answer.
+func TestPersistAfterData(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.peerWnd = 2920
+	f.passiveOpen(optsNone)
+	f.c.Write(payload(0, 4000))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1460)})
+	f.expect(Segment{Flags: FlagACK, Seq: f.u + 1460, Ack: f.p, Window: f.win, Payload: payload(1460, 1460)})
+	f.expectNothing()
+	f.peerWnd = 0
+	f.send(f.ackSeg(f.p, f.u+2920))
+	f.expectNothing()
+	probe := Segment{Flags: FlagACK, Seq: f.u + 2919, Ack: f.p, Window: f.win}
+	f.expectTimer(200*time.Millisecond, probe)
+	f.expectTimer(400*time.Millisecond, probe)
+	f.peerWnd = 2920
+	f.send(f.ackSeg(f.p, f.u+2920))
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u + 2920, Ack: f.p, Window: f.win, Payload: payload(2920, 1080)})
+	f.send(f.ackSeg(f.p, f.u+4000))
+	f.poll(time.Second)
+	f.expectNothing()
+	f.counter(WindowProbes, 2)
+}
+
+// TestKeepAlive: after KeepAlive idle a probe (SEQ=SND.NXT-1, no data)
+// goes out every KeepInterval; KeepProbes unanswered probes reset the
+// connection and close it with ErrTimeout (RFC 9293 3.8.4, RFC 1122
+// 4.2.3.6).
+func TestKeepAlive(t *testing.T) {
+	for _, o := range []peerOpts{optsNone, optsAll} {
+		t.Run(o.String(), func(t *testing.T) {
+			f := established(t, Config{KeepAlive: 10 * time.Second, KeepInterval: time.Second, KeepProbes: 3}, o)
+			probe := Segment{Flags: FlagACK, Seq: f.u - 1, Ack: f.p, Window: f.win}
+			f.expectTimer(10*time.Second, probe)
+			f.expectTimer(time.Second, probe)
+			f.expectTimer(time.Second, probe)
+			f.counter(KeepaliveProbes, 3)
+			f.expectTimer(time.Second, Segment{Flags: FlagRST, Seq: f.u})
+			f.expectGone()
+			if f.app.closed != 1 || !errors.Is(f.app.err, ErrTimeout) {
+				t.Fatalf("Closed %d, err %v", f.app.closed, f.app.err)
+			}
+		})
+	}
+}
+
+// TestKeepAliveAnswered: an answered probe, or any segment, restarts the
+// idle time.
+func TestKeepAliveAnswered(t *testing.T) {
+	f := established(t, Config{KeepAlive: 10 * time.Second, KeepInterval: time.Second, KeepProbes: 3}, optsAll)
+	probe := func() Segment { return Segment{Flags: FlagACK, Seq: f.u - 1, Ack: f.p, Window: f.win} }
+	f.expectTimer(10*time.Second, probe())
+	f.send(f.ackSeg(f.p, f.u)) // the answer
+	f.expectTimer(10*time.Second, probe())
+	f.expectTimer(time.Second, probe())
+	f.send(f.ackSeg(f.p, f.u))
+	// Data from the peer 4 s later: idle counts from it.
+	f.poll(4 * time.Second)
+	f.send(f.dataSeg(f.p, f.u, []byte("x")))
+	f.p++
+	f.expectTimer(40*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+	f.expectTimer(10*time.Second-40*time.Millisecond, probe())
+	f.counter(KeepaliveProbes, 4)
+	if f.c.State() != Established {
+		t.Fatal("closed")
+	}
+}
+
+// TestKeepAliveOff: KeepAlive 0 (the default) sends nothing, however long
+// the connection idles.
+func TestKeepAliveOff(t *testing.T) {
+	f := established(t, Config{}, optsNone)
+	f.poll(3 * time.Hour / 1000) // all the virtual time the wheel needs to turn many times
+	f.expectNothing()
+	if f.s.NextDeadline() != 0 {
+		t.Fatal("a timer is set on an idle connection")
+	}
+}
+
+// TestNagle: a small segment waits while data is unacknowledged (RFC 896,
+// RFC 9293 3.7.4); the writes in between join it. SetNoDelay(true) sends
+// each write at once.
+func TestNagle(t *testing.T) {
+	f := established(t, Config{}, optsAll)
+	f.c.Write([]byte("a"))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("a")})
+	f.c.Write([]byte("b"))
+	f.flush()
+	f.expectNothing()
+	f.c.Write([]byte("c"))
+	f.flush()
+	f.expectNothing()
+	f.send(f.ackSeg(f.p, f.u+1))
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u + 1, Ack: f.p, Window: f.win, Payload: []byte("bc")})
+	// A full segment is not held, its short tail is.
+	mss := f.c.mss
+	f.send(f.ackSeg(f.p, f.u+3))
+	f.c.Write(payload(0, mss+10))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK, Seq: f.u + 3, Ack: f.p, Window: f.win, Payload: payload(0, mss)})
+	f.expectNothing()
+	f.send(f.ackSeg(f.p, f.u+3+Seq(mss)))
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u + 3 + Seq(mss), Ack: f.p, Window: f.win, Payload: payload(mss, 10)})
+}
+
+// TestNoDelay: with SetNoDelay(true) each small write goes at once.
+func TestNoDelay(t *testing.T) {
+	f := established(t, Config{}, optsAll)
+	f.c.SetNoDelay(true)
+	for i, s := range []string{"a", "b", "c"} {
+		f.c.Write([]byte(s))
+		f.flush()
+		f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u + Seq(i), Ack: f.p, Window: f.win, Payload: []byte(s)})
+	}
+}
+
+// TestNoBuffer: when the Output has no buffer the segment is dropped and
+// counted, and the retransmission timer sends it later: a local drop
+// must not leave data, a SYN or a SYN-ACK waiting for an event that never
+// comes.
+func TestNoBuffer(t *testing.T) {
+	t.Run("data", func(t *testing.T) {
+		f := established(t, Config{}, optsNone) // RTO 200 ms
+		f.out.refuse = true
+		f.c.Write([]byte("x"))
+		f.flush()
+		f.counter(DropNoBuffer, 1)
+		f.out.refuse = false
+		f.expectTimer(200*time.Millisecond, Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("x")})
+	})
+	t.Run("SYN", func(t *testing.T) {
+		f := newFixture(t, Config{})
+		f.out.refuse = true
+		c, err := f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.c, f.id = c, c.ID()
+		f.counter(DropNoBuffer, 1)
+		f.out.refuse = false
+		f.waitTimer(time.Second)
+		f.iss = f.peek().Seq
+		f.expect(Segment{Flags: FlagSYN, Seq: f.iss, Window: 65535, Opts: f.ourSYNOpts(peerOpts{}, true)})
+		f.send(Segment{Flags: FlagSYN | FlagACK, Seq: f.irs, Ack: f.iss + 1, Window: 65535, Opts: Options{MSS: 1460}})
+		f.negotiated(optsNone)
+		f.expect(Segment{Flags: FlagACK, Seq: f.iss + 1, Ack: f.irs + 1, Window: f.win})
+		f.expectState(Established)
+	})
+	t.Run("SYN-ACK", func(t *testing.T) {
+		f := newFixture(t, Config{})
+		f.out.refuse = true
+		f.send(Segment{Flags: FlagSYN, Seq: f.irs, Window: 65535, Opts: Options{MSS: 1460}})
+		f.counter(DropNoBuffer, 1)
+		f.out.refuse = false
+		f.waitTimer(time.Second)
+		f.iss = f.peek().Seq
+		f.expect(Segment{Flags: FlagSYN | FlagACK, Seq: f.iss, Ack: f.irs + 1, Window: 65535, Opts: Options{MSS: 1460}})
+	})
+}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"pmd/bench"
 	"pmd/config"
 	"pmd/engine"
 	"pmd/ipv4"
@@ -35,6 +36,12 @@ Usage:
                          needs against what the host has free; exit 1 with
                          the error (naming the key, or the shortfall and the
                          fix) if anything is wrong
+  pmd bench [-c FILE] -connect IP[:PORT] [-workload rr|crr|stream-up|stream-down|http]
+            [-conns N] [-size B] [-depth D] [-duration T] [-warmup T]
+                         load generator on pmd's own stack: runs the workload
+                         against a server (pmd's or the kernel's) and prints
+                         the rate, latency percentiles from a histogram,
+                         errors, per-second rates and a RESULT line
   pmd --help             this text
 
 Options:
@@ -51,18 +58,31 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "check" || args[0] == "client") {
+	if len(args) > 0 && (args[0] == "check" || args[0] == "client" || args[0] == "bench") {
 		cmd, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("pmd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	file := fs.String("c", "conf.toml", "configuration file")
-	connect := fs.String("connect", "", "client: server address, IPv4:port")
-	conns := fs.Int("conns", 1, "client: connections")
-	nbytes := fs.Uint64("bytes", 64<<20, "client: bytes to send on each connection")
-	echo := fs.Bool("echo", false, "client: expect the bytes back and compare them")
-	timeout := fs.Duration("timeout", 10*time.Minute, "client: give up after this long")
+	var (
+		connect string
+		conns   int
+		nbytes  uint64
+		echo    bool
+		timeout time.Duration
+		spec    bench.Spec
+	)
+	switch cmd {
+	case "client":
+		fs.StringVar(&connect, "connect", "", "server address, IPv4:port")
+		fs.IntVar(&conns, "conns", 1, "connections")
+		fs.Uint64Var(&nbytes, "bytes", 64<<20, "bytes to send on each connection")
+		fs.BoolVar(&echo, "echo", false, "expect the bytes back and compare them")
+		fs.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
+	case "bench":
+		spec.Flags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -83,15 +103,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(cfg, stdout, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if cmd == "client" {
-		return runClient(cfg, log, *connect, *conns, *nbytes, *echo, *timeout, stdout, stderr)
+	if cmd == "bench" {
+		if err := spec.Validate(); err != nil {
+			fmt.Fprintf(stderr, "pmd bench: %v\n", err)
+			return 2
+		}
+		return runBench(cfg, log, spec, stdout, stderr)
 	}
-	if err := serve(cfg, log, nil, nil); err != nil {
+	if cmd == "client" {
+		return runClient(cfg, log, connect, conns, nbytes, echo, timeout, stdout, stderr)
+	}
+	if err := serve(cfg, log, nil); err != nil {
 		fmt.Fprintf(stderr, "pmd: %v\n", err)
 		return 1
 	}
 	return 0
 }
+
+// clientJob is pmd client: connections spread over the lcores.
+type clientJob struct {
+	job engine.ClientJob
+	res engine.ClientResult
+}
+
+func (c *clientJob) setup(s *stack, ecfg *engine.Config) error {
+	local, err := localFor(s, ecfg, c.job.Remote)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	c.job.Local = local
+	for i, l := range s.lcores {
+		share, first := shares(c.job.Conns, len(s.lcores), i)
+		if share > 0 {
+			l.AddApp(&engine.Client{Job: c.job, Share: share, First: first, Result: &c.res})
+		}
+	}
+	return nil
+}
+
+func (c *clientJob) done() bool { return c.res.Finished() >= int64(c.job.Conns) }
 
 // runClient runs a transfer client on the stack and reports whether every
 // connection carried its bytes intact.
@@ -106,14 +156,14 @@ func runClient(cfg *config.Config, log *slog.Logger, connect string, conns int, 
 		return 2
 	}
 	remote, _ := ipv4.AddrFromNetip(ap.Addr())
-	job := &engine.ClientJob{Remote: remote, Port: ap.Port(), Conns: conns, Bytes: nbytes, Echo: echo, Seed: uint64(time.Now().UnixNano())}
-	res := &engine.ClientResult{}
+	cj := &clientJob{job: engine.ClientJob{Remote: remote, Port: ap.Port(), Conns: conns, Bytes: nbytes, Echo: echo, Seed: uint64(time.Now().UnixNano())}}
+	res := &cj.res
 	start := time.Now()
 	timer := time.AfterFunc(timeout, func() {
 		log.Error("client: timeout", "after", timeout.String())
 		syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	})
-	err = serve(cfg, log, job, res)
+	err = serve(cfg, log, cj)
 	timer.Stop()
 	el := time.Since(start).Seconds()
 	fmt.Fprintf(stdout, "client: %d connections: %d completed, %d failed (%d with differing data); %d bytes out, %d bytes in, %.2f s, %.1f Mbit/s\n",
@@ -128,7 +178,6 @@ func runClient(cfg *config.Config, log *slog.Logger, connect string, conns int, 
 	}
 	return 0
 }
-
 func loadConfig(path string) (*config.Config, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {

@@ -36,9 +36,17 @@ type stack struct {
 	eal    bool
 }
 
-// serve runs the stack until a signal, or, with a client job, until the
-// job is done (its result is then in res).
-func serve(cfg *config.Config, log *slog.Logger, job *engine.ClientJob, res *engine.ClientResult) (err error) {
+// job is work that runs on the lcores besides the services: the transfer
+// client, the load generator.
+type job interface {
+	// setup adds the job's apps to the lcores before they start.
+	setup(s *stack, ecfg *engine.Config) error
+	// done is polled every millisecond: the stack stops when it is true.
+	done() bool
+}
+
+// serve runs the stack until a signal or, with a job, until it is done.
+func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 	if err := checkHost(cfg); err != nil {
 		return err
 	}
@@ -124,8 +132,8 @@ func serve(cfg *config.Config, log *slog.Logger, job *engine.ClientJob, res *eng
 	}
 	s.summary(cfg)
 
-	if job != nil {
-		if err := addClients(s, ecfg, job, res); err != nil {
+	if j != nil {
+		if err := j.setup(s, ecfg); err != nil {
 			return err
 		}
 	}
@@ -161,8 +169,8 @@ func serve(cfg *config.Config, log *slog.Logger, job *engine.ClientJob, res *eng
 		select {
 		case <-tick.C:
 			ctl.Tick(clock())
-			if job != nil && res.Finished() >= int64(job.Conns) {
-				log.Info("client job done")
+			if j != nil && j.done() {
+				log.Info("job done")
 				return nil
 			}
 		case <-stats:
@@ -174,27 +182,28 @@ func serve(cfg *config.Config, log *slog.Logger, job *engine.ClientJob, res *eng
 	}
 }
 
-// addClients spreads a client job's connections over the lcores, from the
-// address of the port that routes to the server.
-func addClients(s *stack, ecfg *engine.Config, job *engine.ClientJob, res *engine.ClientResult) error {
-	port, _, ok := s.lcores[0].Route(job.Remote)
+// localFor is the address of the port that routes to remote.
+func localFor(s *stack, ecfg *engine.Config, remote ipv4.Addr) (ipv4.Addr, error) {
+	port, _, ok := s.lcores[0].Route(remote)
 	if !ok {
-		return fmt.Errorf("client: no route to %v: no port's prefix holds it and no gateway is configured", job.Remote)
+		return 0, fmt.Errorf("no route to %v: no port's prefix holds it and no gateway is configured", remote)
 	}
-	job.Local = ecfg.Ifaces[port].Prefix.Addr
-	n := len(s.lcores)
-	first := 0
-	for i, l := range s.lcores {
-		share := job.Conns / n
-		if i < job.Conns%n {
+	return ecfg.Ifaces[port].Prefix.Addr, nil
+}
+
+// shares spreads n items over the lcores: lcore i gets share(i) starting
+// at first(i).
+func shares(n, lcores, i int) (share, first int) {
+	for k := 0; k <= i; k++ {
+		share = n / lcores
+		if k < n%lcores {
 			share++
 		}
-		if share > 0 {
-			l.AddApp(&engine.Client{Job: *job, Share: share, First: first, Result: res})
+		if k < i {
+			first += share
 		}
-		first += share
 	}
-	return nil
+	return share, first
 }
 
 // tcpConfig is the [tcp] table for the stacks, with a fresh secret for

@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Workload names a kind of load.
+type Workload string
+
+// The workloads. Each has a server port by default: rr and crr use echo
+// (7), stream-up discard (9), stream-down chargen (19), http the http
+// service (80).
+const (
+	RR         Workload = "rr"          // persistent connections, request of Size, response of Size
+	CRR        Workload = "crr"         // connect, one request/response of Size, close
+	StreamUp   Workload = "stream-up"   // bulk from client to server
+	StreamDown Workload = "stream-down" // bulk from server to client
+	HTTP       Workload = "http"        // HTTP/1.1 keep-alive GETs
+)
+
+// DefaultPort is the server port a workload uses unless told.
+func (w Workload) DefaultPort() uint16 {
+	switch w {
+	case StreamUp:
+		return 9
+	case StreamDown:
+		return 19
+	case HTTP:
+		return 80
+	}
+	return 7
+}
+
+// Unit is what the workload's rate counts.
+func (w Workload) Unit() string {
+	switch w {
+	case CRR:
+		return "conn/s"
+	case StreamUp, StreamDown:
+		return "Gbit/s"
+	}
+	return "txn/s"
+}
+
+// HTTPRequest is what the http workload sends.
+const HTTPRequest = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+
+// Spec is one benchmark run, the same for pmd and the kernel baseline.
+type Spec struct {
+	Workload Workload
+	Server   netip.AddrPort
+	Conns    int
+	Size     int           // request and response bytes (rr, crr)
+	Depth    int           // requests outstanding per connection (rr, http)
+	Duration time.Duration // measured
+	Warmup   time.Duration // run before measuring, not counted
+	server   string
+}
+
+// Flags registers the spec's flags on fs.
+func (s *Spec) Flags(fs *flag.FlagSet) {
+	fs.StringVar((*string)(&s.Workload), "workload", "rr", "rr | crr | stream-up | stream-down | http")
+	fs.StringVar(&s.server, "connect", "", "server IPv4:port (the port defaults to the workload's service)")
+	fs.IntVar(&s.Conns, "conns", 16, "concurrent connections")
+	fs.IntVar(&s.Size, "size", 64, "request and response bytes (rr, crr)")
+	fs.IntVar(&s.Depth, "depth", 1, "requests outstanding per connection (rr, http)")
+	fs.DurationVar(&s.Duration, "duration", 10*time.Second, "measured time")
+	fs.DurationVar(&s.Warmup, "warmup", 2*time.Second, "time before measuring")
+}
+
+// Validate checks the flags after parsing.
+func (s *Spec) Validate() error {
+	switch s.Workload {
+	case RR, CRR, StreamUp, StreamDown, HTTP:
+	default:
+		return fmt.Errorf("-workload: expected rr, crr, stream-up, stream-down or http, got %q", s.Workload)
+	}
+	addr := s.server
+	if addr != "" && !strings.Contains(addr, ":") {
+		addr = fmt.Sprintf("%s:%d", addr, s.Workload.DefaultPort())
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return fmt.Errorf("-connect: expected IPv4[:port], got %q", s.server)
+	}
+	s.Server = ap
+	switch {
+	case s.Conns < 1:
+		return fmt.Errorf("-conns: expected at least 1, got %d", s.Conns)
+	case s.Size < 1 || s.Size > 1<<20:
+		return fmt.Errorf("-size: expected 1..1048576, got %d", s.Size)
+	case s.Depth < 1 || s.Depth > 64:
+		return fmt.Errorf("-depth: expected 1..64, got %d", s.Depth)
+	case s.Duration < time.Second:
+		return fmt.Errorf("-duration: expected at least 1s, got %s", s.Duration)
+	}
+	return nil
+}
+
+// Meter is one worker's running totals (an lcore, a goroutine), read by
+// the sampler while the worker writes.
+type Meter struct {
+	Txns   atomic.Uint64 // transactions (rr, http) or connections (crr)
+	Bytes  atomic.Uint64 // payload bytes received (stream-down) or acknowledged (stream-up)
+	Errors atomic.Uint64
+	_      [40]byte
+}
+
+// Result is a finished run.
+type Result struct {
+	Impl      string
+	Spec      Spec
+	Elapsed   time.Duration
+	Txns      uint64
+	Bytes     uint64
+	Errors    uint64
+	PerSecond []float64 // the rate in each second of the measured time
+	Hist      Hist
+}
+
+// Rate is the run's rate in the workload's unit.
+func (r *Result) Rate() float64 {
+	s := r.Elapsed.Seconds()
+	if s == 0 {
+		return 0
+	}
+	switch r.Spec.Workload {
+	case StreamUp, StreamDown:
+		return float64(r.Bytes) * 8 / s / 1e9
+	}
+	return float64(r.Txns) / s
+}
+
+// Measure waits out the warm-up, sets measuring, samples the meters every
+// second for the duration, then clears measuring. Latencies are recorded
+// by the workers only while measuring is set.
+func Measure(spec Spec, meters []*Meter, measuring *atomic.Bool, stop <-chan struct{}) Result {
+	total := func() (t, b, e uint64) {
+		for _, m := range meters {
+			t += m.Txns.Load()
+			b += m.Bytes.Load()
+			e += m.Errors.Load()
+		}
+		return
+	}
+	select {
+	case <-time.After(spec.Warmup):
+	case <-stop:
+	}
+	t0, b0, e0 := total()
+	start := time.Now()
+	measuring.Store(true)
+	r := Result{Spec: spec}
+	pt, pb := t0, b0
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	end := time.After(spec.Duration)
+loop:
+	for {
+		select {
+		case <-tick.C:
+			t, b, _ := total()
+			switch spec.Workload {
+			case StreamUp, StreamDown:
+				r.PerSecond = append(r.PerSecond, float64(b-pb)*8/1e9)
+			default:
+				r.PerSecond = append(r.PerSecond, float64(t-pt))
+			}
+			pt, pb = t, b
+		case <-end:
+			break loop
+		case <-stop:
+			break loop
+		}
+	}
+	measuring.Store(false)
+	t, b, e := total()
+	r.Elapsed = time.Since(start)
+	r.Txns, r.Bytes, r.Errors = t-t0, b-b0, e-e0
+	return r
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// Print writes the human summary, the per-second rates and one
+// machine-readable RESULT line.
+func (r *Result) Print(w io.Writer) {
+	s := r.Spec
+	unit := s.Workload.Unit()
+	us := func(q float64) float64 { return float64(r.Hist.Quantile(q)) / 1e3 }
+	fmt.Fprintf(w, "%s %s conns=%d size=%d depth=%d: %.4g %s", r.Impl, s.Workload, s.Conns, s.Size, s.Depth, r.Rate(), unit)
+	if r.Hist.Count() > 0 {
+		fmt.Fprintf(w, ", latency p50 %.1fus p99 %.1fus p99.9 %.1fus", us(0.5), us(0.99), us(0.999))
+	}
+	fmt.Fprintf(w, ", %d errors\n", r.Errors)
+	var ps []string
+	for _, v := range r.PerSecond {
+		ps = append(ps, fmt.Sprintf("%.4g", v))
+	}
+	minSec, med := 0.0, median(r.PerSecond)
+	if len(r.PerSecond) > 0 {
+		minSec = slices.Min(r.PerSecond)
+	}
+	fmt.Fprintf(w, "per second (%s): %s\n", map[bool]string{true: "Gbit", false: "count"}[unit == "Gbit/s"], strings.Join(ps, " "))
+	fmt.Fprintf(w, "RESULT impl=%s workload=%s conns=%d size=%d depth=%d rate=%.6g unit=%s p50_us=%.2f p99_us=%.2f p999_us=%.2f errors=%d min_sec=%.6g median_sec=%.6g\n",
+		r.Impl, s.Workload, s.Conns, s.Size, s.Depth, r.Rate(), unit, us(0.5), us(0.99), us(0.999), r.Errors, minSec, med)
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"pmd/bench"
+	"pmd/config"
+	"pmd/engine"
+	"pmd/ipv4"
+)
+
+// benchJob is pmd bench: a generator per lcore, measured by bench.Measure.
+type benchJob struct {
+	spec      bench.Spec
+	gens      []*bench.Gen
+	meters    []*bench.Meter
+	measuring atomic.Bool
+	stopping  atomic.Bool
+	started   bool
+	finished  atomic.Bool
+	stoppedAt time.Time
+	result    bench.Result
+}
+
+func (b *benchJob) setup(s *stack, ecfg *engine.Config) error {
+	remote, _ := ipv4.AddrFromNetip(b.spec.Server.Addr())
+	local, err := localFor(s, ecfg, remote)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	for i, l := range s.lcores {
+		share, _ := shares(b.spec.Conns, len(s.lcores), i)
+		if share == 0 {
+			continue
+		}
+		m := &bench.Meter{}
+		g := &bench.Gen{Spec: b.spec, Local: local, Remote: remote, Share: share, Meter: m, Measuring: &b.measuring, Stopping: &b.stopping}
+		b.gens = append(b.gens, g)
+		b.meters = append(b.meters, m)
+		l.AddApp(g)
+	}
+	return nil
+}
+
+// done starts the measurement on its first call (the lcores run by then)
+// and ends the run shortly after the measurement, once the generators
+// stopped issuing work.
+func (b *benchJob) done() bool {
+	if !b.started {
+		b.started = true
+		go func() {
+			b.result = bench.Measure(b.spec, b.meters, &b.measuring, nil)
+			b.stopping.Store(true)
+			b.finished.Store(true)
+		}()
+	}
+	if !b.finished.Load() {
+		return false
+	}
+	if b.stoppedAt.IsZero() {
+		b.stoppedAt = time.Now()
+	}
+	return time.Since(b.stoppedAt) > 100*time.Millisecond
+}
+
+func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, stdout, stderr io.Writer) int {
+	b := &benchJob{spec: spec}
+	if err := serve(cfg, log, b); err != nil {
+		fmt.Fprintf(stderr, "pmd: %v\n", err)
+		return 1
+	}
+	if !b.finished.Load() {
+		fmt.Fprintln(stderr, "pmd bench: stopped before the measurement ended")
+		return 1
+	}
+	for _, g := range b.gens { // the lcores have stopped: their histograms are still
+		b.result.Hist.Merge(&g.Hist)
+	}
+	b.result.Impl = "pmd"
+	b.result.Print(stdout)
+	return 0
+}

@@ -33,6 +33,7 @@ const (
 	KindEcho    Kind = "echo"    // RFC 862
 	KindDiscard Kind = "discard" // RFC 863
 	KindHTTP    Kind = "http"    // HTTP/1.1 keep-alive responder
+	KindChargen Kind = "chargen" // RFC 864 over TCP: a pattern, sent until the peer closes
 )
 
 // Proto is the transport protocol of a service.

@@ -371,7 +371,7 @@ func TestErrors(t *testing.T) {
 		// [[service]].
 		{"missing kind", service("port = 7"), "service[0].kind", "required"},
 		{"missing port", service(`kind = "echo"`), "service[0].port", "required"},
-		{"bad kind", service("kind = \"ftp\"\nport = 21"), "service[0].kind", `expected echo, discard or http, got "ftp"`},
+		{"bad kind", service("kind = \"ftp\"\nport = 21"), "service[0].kind", `expected echo, discard, http or chargen, got "ftp"`},
 		{"bad proto", service("kind = \"echo\"\nproto = \"sctp\"\nport = 7"), "service[0].proto", `expected tcp or udp, got "sctp"`},
 		{"http over udp", service("kind = \"http\"\nproto = \"udp\"\nport = 80"), "service[0].proto", "http runs over tcp only"},
 		{"port 0", service("kind = \"echo\"\nport = 0"), "service[0].port", "expected 1..65535, got 0"},

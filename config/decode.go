@@ -399,7 +399,7 @@ func (d *decoder) service(t table) Service {
 	t.known("kind", "proto", "port", "body_size")
 	var v string
 	if !t.str("kind", &v) {
-		d.fail(t.key("kind"), "required: echo, discard or http")
+		d.fail(t.key("kind"), "required: echo, discard, http or chargen")
 	}
 	s.Kind = Kind(v)
 	if t.str("proto", &v) {

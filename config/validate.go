@@ -278,17 +278,17 @@ func (d *decoder) validateServices(c *Config) {
 	for i, s := range c.Services {
 		key := func(k string) string { return fmt.Sprintf("service[%d].%s", i, k) }
 		switch s.Kind {
-		case KindEcho, KindDiscard, KindHTTP:
+		case KindEcho, KindDiscard, KindHTTP, KindChargen:
 		default:
-			d.fail(key("kind"), "expected echo, discard or http, got %q", s.Kind)
+			d.fail(key("kind"), "expected echo, discard, http or chargen, got %q", s.Kind)
 		}
 		switch s.Proto {
 		case ProtoTCP, ProtoUDP:
 		default:
 			d.fail(key("proto"), "expected tcp or udp, got %q", s.Proto)
 		}
-		if s.Kind == KindHTTP && s.Proto != ProtoTCP {
-			d.fail(key("proto"), "http runs over tcp only, got %q", s.Proto)
+		if (s.Kind == KindHTTP || s.Kind == KindChargen) && s.Proto != ProtoTCP {
+			d.fail(key("proto"), "%s runs over tcp only, got %q", s.Kind, s.Proto)
 		}
 		if s.Port < 1 || s.Port > 65535 {
 			d.fail(key("port"), "expected 1..65535, got %d", s.Port)

@@ -32,13 +32,14 @@ type Iface struct {
 // Service is what a port offers.
 type Service uint8
 
-// The built-in services: echo (RFC 862), discard (RFC 863), and an
-// HTTP/1.1 responder (TCP only).
+// The built-in services: echo (RFC 862), discard (RFC 863), an HTTP/1.1
+// responder and chargen (RFC 864) (the last two TCP only).
 const (
 	NoService Service = iota
 	Echo
 	Discard
 	HTTP
+	Chargen
 )
 
 // TCPService is a built-in service on a TCP port.
@@ -141,6 +142,8 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 			h = tcpDiscard{}
 		case HTTP:
 			h = newHTTPService(l, httpsvc.NewResponder(sv.BodySize))
+		case Chargen:
+			h = tcpChargen{}
 		default:
 			continue
 		}

@@ -42,6 +42,40 @@ func (tcpDiscard) Recv(_ *tcp.Conn, d []byte) int { return len(d) }
 func (tcpDiscard) PeerClosed(c *tcp.Conn)         { c.Close() }
 func (tcpDiscard) Closed(*tcp.Conn, error)        {}
 
+// tcpChargen is the character generator (RFC 864) over TCP: the 72-column
+// lines of the RFC's rotating pattern, sent as fast as the peer takes
+// them, until it closes.
+type tcpChargen struct{}
+
+var chargenBlock = func() []byte {
+	const chars = 95 // printable ASCII from ' '
+	var b []byte
+	for line := 0; len(b) < 64<<10; line++ {
+		for i := 0; i < 72; i++ {
+			b = append(b, byte(' '+(line+i)%chars))
+		}
+		b = append(b, '\r', '\n')
+	}
+	return b
+}()
+
+func (tcpChargen) Open(c *tcp.Conn)     { chargenPush(c) }
+func (tcpChargen) Writable(c *tcp.Conn) { chargenPush(c) }
+// chargenPush fills the send buffer; Tag keeps the place in the pattern.
+func chargenPush(c *tcp.Conn) {
+	for {
+		off := int(c.Tag)
+		n := c.Write(chargenBlock[off:])
+		c.Tag = uint64((off + n) % len(chargenBlock))
+		if n < len(chargenBlock)-off {
+			return
+		}
+	}
+}
+func (tcpChargen) Recv(_ *tcp.Conn, d []byte) int { return len(d) }
+func (tcpChargen) PeerClosed(c *tcp.Conn)         { c.Close() }
+func (tcpChargen) Closed(*tcp.Conn, error)        {}
+
 // httpService answers HTTP/1.1 requests with the responder's prebuilt
 // responses. Per-connection parsers are recycled, so a connection costs
 // no allocation once the lcore has seen as many at once before.

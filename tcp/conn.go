@@ -99,6 +99,7 @@ type Conn struct {
 
 	// timers: absolute times, 0 when off
 	tRtx, tPersist, tDelack, tKeep, tWait int64
+	tWaitSince                            int64 // when TIME-WAIT began
 	wNext, wPrev                          *Conn
 	wAt                                   int64
 	wSlot                                 int32

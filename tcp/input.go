@@ -617,6 +617,7 @@ func (c *Conn) enterTimeWait(now int64) {
 	c.state = TimeWait
 	c.tRtx, c.tPersist, c.tKeep, c.tDelack = 0, 0, 0, 0
 	c.tWait = now + int64(c.s.cfg.TimeWait)
+	c.tWaitSince = now
 	c.schedule()
 	c.freeBuffers()
 	c.notifyClosed(nil)

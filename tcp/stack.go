@@ -139,6 +139,10 @@ func (c *Config) fill() {
 	}
 }
 
+// twReuseAfter is how long an active open waits before taking over a tuple
+// in TIME-WAIT: two ticks of the timestamp clock.
+const twReuseAfter = 2 * int64(time.Millisecond)
+
 // Listener is a passive open on a port; every lcore has its own copy.
 type Listener struct {
 	Port    uint16
@@ -280,11 +284,21 @@ func (s *Stack) Connect(local, remote ipv4.Addr, port uint16, h Handler, now int
 			s.nextPort = s.cfg.PortMin
 		}
 		id.LocalPort = p
-		if _, used := s.conns[id]; used {
-			continue
-		}
 		if s.cfg.Owns != nil && !s.cfg.Owns(local, remote, p, port) {
 			continue
+		}
+		if old, used := s.conns[id]; used {
+			// A tuple in TIME-WAIT may serve a new connection when
+			// timestamps tell the incarnations apart (RFC 6191 4.2, the
+			// active side): once the millisecond timestamp clock has
+			// moved on, our new SYN's timestamp and ISN are both larger
+			// than anything the old one sent, and PAWS on either side
+			// turns away the old incarnation's duplicates.
+			if old.state != TimeWait || !old.tsOK || now-old.tWaitSince < twReuseAfter {
+				continue
+			}
+			s.C[TimeWaitReused]++
+			s.release(old)
 		}
 		return s.ConnectFrom(id, h, now)
 	}

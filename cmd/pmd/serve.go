@@ -108,7 +108,7 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 		gw, _ := ipv4.AddrFromNetip(pc.Gateway)
 		ecfg.Ifaces = append(ecfg.Ifaces, engine.Iface{Name: p.Name, MAC: p.MAC, Prefix: ipv4.Prefix{Addr: addr, Bits: pc.Address.Bits()}, Gateway: gw})
 	}
-	kinds := map[config.Kind]engine.Service{config.KindEcho: engine.Echo, config.KindDiscard: engine.Discard, config.KindHTTP: engine.HTTP}
+	kinds := map[config.Kind]engine.Service{config.KindEcho: engine.Echo, config.KindDiscard: engine.Discard, config.KindHTTP: engine.HTTP, config.KindChargen: engine.Chargen}
 	for _, sv := range cfg.Services {
 		if sv.Proto == config.ProtoUDP {
 			ecfg.UDP[sv.Port] = kinds[sv.Kind]

@@ -23,6 +23,10 @@ const (
 	StreamUp   Workload = "stream-up"   // bulk from client to server
 	StreamDown Workload = "stream-down" // bulk from server to client
 	HTTP       Workload = "http"        // HTTP/1.1 keep-alive GETs
+	// Raw is the device's limit without the stack: frames of Size bytes
+	// (at least 60) bounced by a reflector (pmd fwd), Conns of them in
+	// flight; a transaction is one round trip, two frames, as in rr.
+	Raw Workload = "raw"
 )
 
 // DefaultPort is the server port a workload uses unless told.
@@ -66,7 +70,7 @@ type Spec struct {
 
 // Flags registers the spec's flags on fs.
 func (s *Spec) Flags(fs *flag.FlagSet) {
-	fs.StringVar((*string)(&s.Workload), "workload", "rr", "rr | crr | stream-up | stream-down | http")
+	fs.StringVar((*string)(&s.Workload), "workload", "rr", "rr | crr | stream-up | stream-down | http | raw")
 	fs.StringVar(&s.server, "connect", "", "server IPv4:port (the port defaults to the workload's service)")
 	fs.IntVar(&s.Conns, "conns", 16, "concurrent connections")
 	fs.IntVar(&s.Size, "size", 64, "request and response bytes (rr, crr)")
@@ -78,9 +82,9 @@ func (s *Spec) Flags(fs *flag.FlagSet) {
 // Validate checks the flags after parsing.
 func (s *Spec) Validate() error {
 	switch s.Workload {
-	case RR, CRR, StreamUp, StreamDown, HTTP:
+	case RR, CRR, StreamUp, StreamDown, HTTP, Raw:
 	default:
-		return fmt.Errorf("-workload: expected rr, crr, stream-up, stream-down or http, got %q", s.Workload)
+		return fmt.Errorf("-workload: expected rr, crr, stream-up, stream-down, http or raw, got %q", s.Workload)
 	}
 	addr := s.server
 	if addr != "" && !strings.Contains(addr, ":") {

@@ -100,6 +100,7 @@ type Lcore struct {
 	tcp    *tcp.Stack
 	tcpOut tcpOut
 	apps   []App
+	raw    *Raw
 
 	steerTo, steerFrom []*spsc.Ring[steered] // by lcore ID; nil with one lcore
 	pubTCP             publishedTCP
@@ -168,8 +169,11 @@ func (l *Lcore) Counters() Counters { return l.pub.load() }
 // number of packets received plus those queued for sending by timers, so
 // that zero means idle.
 func (l *Lcore) Poll(now int64) int {
-	sent := l.sent
 	l.now = now
+	if l.raw != nil {
+		return l.rawPoll(now)
+	}
+	sent := l.sent
 	work := 0
 	for i, q := range l.queues {
 		n := q.Poll()

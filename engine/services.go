@@ -61,6 +61,7 @@ var chargenBlock = func() []byte {
 
 func (tcpChargen) Open(c *tcp.Conn)     { chargenPush(c) }
 func (tcpChargen) Writable(c *tcp.Conn) { chargenPush(c) }
+
 // chargenPush fills the send buffer; Tag keeps the place in the pattern.
 func chargenPush(c *tcp.Conn) {
 	for {

@@ -38,9 +38,13 @@ func (b *benchJob) setup(s *stack, ecfg *engine.Config) error {
 			continue
 		}
 		m := &bench.Meter{}
+		b.meters = append(b.meters, m)
+		if b.spec.Workload == bench.Raw {
+			l.SetRaw(&engine.Raw{Window: share * b.spec.Depth, Size: max(60, b.spec.Size), Received: &m.Txns})
+			continue
+		}
 		g := &bench.Gen{Spec: b.spec, Local: local, Remote: remote, Share: share, Meter: m, Measuring: &b.measuring, Stopping: &b.stopping}
 		b.gens = append(b.gens, g)
-		b.meters = append(b.meters, m)
 		l.AddApp(g)
 	}
 	return nil
@@ -84,3 +88,16 @@ func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, stdout, std
 	b.result.Print(stdout)
 	return 0
 }
+
+// fwdJob is pmd fwd: every lcore reflects what it receives, until a
+// signal.
+type fwdJob struct{ count atomic.Uint64 }
+
+func (f *fwdJob) setup(s *stack, _ *engine.Config) error {
+	for _, l := range s.lcores {
+		l.SetRaw(&engine.Raw{Reflect: true, Received: &f.count})
+	}
+	return nil
+}
+
+func (f *fwdJob) done() bool { return false }

@@ -42,6 +42,9 @@ Usage:
                          against a server (pmd's or the kernel's) and prints
                          the rate, latency percentiles from a histogram,
                          errors, per-second rates and a RESULT line
+  pmd fwd [-c FILE]      the device's limit without the stack: every lcore
+                         sends back each frame it receives (MACs swapped);
+                         pmd bench -workload raw measures the round trips
   pmd --help             this text
 
 Options:
@@ -58,7 +61,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "check" || args[0] == "client" || args[0] == "bench") {
+	if len(args) > 0 && (args[0] == "check" || args[0] == "client" || args[0] == "bench" || args[0] == "fwd") {
 		cmd, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("pmd", flag.ContinueOnError)
@@ -113,7 +116,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "client" {
 		return runClient(cfg, log, connect, conns, nbytes, echo, timeout, stdout, stderr)
 	}
-	if err := serve(cfg, log, nil); err != nil {
+	var j job
+	if cmd == "fwd" {
+		j = &fwdJob{}
+	}
+	if err := serve(cfg, log, j); err != nil {
 		fmt.Fprintf(stderr, "pmd: %v\n", err)
 		return 1
 	}

@@ -59,6 +59,7 @@ type Conn struct {
 	sndBase                     Seq
 	finQueued, finSent          bool
 	noDelay                     bool
+	swsOverride                 bool // the override timeout fired: send a short segment
 	wantWritable                bool
 
 	// receive side

@@ -157,8 +157,14 @@ func (c *Conn) output(now int64) {
 		}
 		fin := finDue && c.sndNxt.Add(n) == end
 		if n < uint32(c.mss) && !fin {
-			if n < avail && n < c.maxSndWnd/2 {
-				break // sender silly-window avoidance: wait for a wider window
+			if n < avail && n < c.maxSndWnd/2 && !c.swsOverride {
+				// Sender silly-window avoidance: wait for a wider window,
+				// but not forever when nothing is in flight to bring one
+				// (RFC 9293 3.8.6.2.1, the override timeout).
+				if c.sndUna == c.sndMax {
+					c.armPersist(now)
+				}
+				break
 			}
 			if n == avail && !c.noDelay && c.sndMax.GreaterThan(c.sndUna) && c.sndNxt == c.sndMax {
 				break // Nagle: a short segment of new data waits for the outstanding data's ACK
@@ -167,6 +173,7 @@ func (c *Conn) output(now int64) {
 		if !c.sendData(c.sndNxt, n, fin, now) {
 			break
 		}
+		c.swsOverride = false
 		sent = true
 		if fin {
 			break

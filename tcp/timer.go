@@ -196,8 +196,16 @@ func (c *Conn) armPersist(now int64) {
 }
 
 func (c *Conn) persistTimeout(now int64) {
-	if c.sndWnd != 0 || c.sndBase.Add(uint32(c.snd.n)) == c.sndNxt {
+	if c.sndBase.Add(uint32(c.snd.n)) == c.sndNxt {
 		c.persistBackoff = 0
+		return
+	}
+	if c.sndWnd != 0 {
+		// A small window that silly-window avoidance held data back
+		// from: send what it allows now.
+		c.persistBackoff = 0
+		c.swsOverride = true
+		c.markDirty()
 		return
 	}
 	c.s.C[WindowProbes]++

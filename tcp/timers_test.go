@@ -462,3 +462,23 @@ func TestNoBuffer(t *testing.T) {
 		f.expect(Segment{Flags: FlagSYN | FlagACK, Seq: f.iss, Ack: f.irs + 1, Window: 65535, Opts: Options{MSS: 1460}})
 	})
 }
+
+// TestSWSOverride: the peer first offers a large window (MAX.SND.WND),
+// then acknowledges everything with a window too small to be worth a
+// segment under silly-window avoidance. With nothing in flight no ACK
+// will widen it, so after the override timeout the small segment goes
+// (RFC 9293 3.8.6.2.1).
+func TestSWSOverride(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.peerWnd = 8000
+	f.passiveOpen(optsNone)
+	f.c.Write(payload(0, 1460))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1460)})
+	f.peerWnd = 100
+	f.send(f.ackSeg(f.p, f.u+1460))
+	f.c.Write(payload(1460, 3000))
+	f.flush()
+	f.expectNothing() // 100 bytes is under half of the largest window seen
+	f.expectTimer(200*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u + 1460, Ack: f.p, Window: f.win, Payload: payload(1460, 100)})
+}

@@ -23,17 +23,7 @@ type multiHost struct {
 }
 
 func newMultiHost(n int, mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService, seed uint64) *multiHost {
-	cfg := &Config{
-		Ifaces:      []Iface{{Name: "p0", MAC: mac, Prefix: ipv4.Prefix{Addr: addr, Bits: 24}}},
-		UDP:         new([65536]Service),
-		ARPRetry:    time.Second,
-		ARPTries:    3,
-		ARPPending:  64,
-		ICMPRate:    100,
-		Neigh:       ipv4.NewNeighbours(16, time.Minute),
-		TCP:         tcp.Config{SndBuf: 32 << 10, RcvBuf: 32 << 10, Buffers: 512},
-		TCPServices: svcs,
-	}
+	cfg := hostConfig(mac, addr, svcs, 32<<10, 512)
 	if n > 1 {
 		cfg.Owner = &rss.Owner{H: rss.NewHasher(rss.SymmetricKey), T: rss.NewTable(128, n)}
 	}

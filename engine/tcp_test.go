@@ -19,8 +19,9 @@ type host struct {
 	ctl *Control
 }
 
-func newHost(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *host {
-	cfg := &Config{
+// hostConfig is one host's engine configuration for the TCP tests.
+func hostConfig(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService, buf, buffers int) *Config {
+	return &Config{
 		Ifaces:      []Iface{{Name: "p0", MAC: mac, Prefix: ipv4.Prefix{Addr: addr, Bits: 24}}},
 		UDP:         new([65536]Service),
 		ARPRetry:    time.Second,
@@ -28,9 +29,13 @@ func newHost(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *host {
 		ARPPending:  64,
 		ICMPRate:    100,
 		Neigh:       ipv4.NewNeighbours(16, time.Minute),
-		TCP:         tcp.Config{SndBuf: 64 << 10, RcvBuf: 64 << 10, Buffers: 64},
+		TCP:         tcp.Config{SndBuf: buf, RcvBuf: buf, Buffers: buffers},
 		TCPServices: svcs,
 	}
+}
+
+func newHost(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *host {
+	cfg := hostConfig(mac, addr, svcs, 64<<10, 64)
 	q := dev.NewMem(1024, 2048, ipv4.ChecksumCaps{})
 	l := NewLcore(0, cfg, []dev.Queue{q})
 	return &host{q: q, l: l, ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}

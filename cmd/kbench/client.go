@@ -284,6 +284,7 @@ func (w *worker) rrSplit(conn *net.TCPConn) error {
 			credits <- struct{}{}
 		}
 	}
+	conn.Close() // ends a write in progress
 	close(done)
 	if e := <-werr; e != nil {
 		return e

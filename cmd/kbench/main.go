@@ -30,9 +30,10 @@ Usage:
         -base is added to every port (e.g. 40000: 40007, 40009, ...).
   kbench client -connect IP[:PORT] [-workload W] [-conns N] [-size N]
                 [-depth N] [-duration D] [-warmup D]
-        run workload W (rr, crr, stream-up, stream-down, http) against the
-        server, one goroutine per connection, and print the report of pmd
-        bench with impl=kernel. Exit 1 if nothing could be measured.
+        run workload W (rr, crr, stream-up, stream-down, http; not raw,
+        which is pmd's only) against the server, one goroutine per
+        connection, and print the report of pmd bench with impl=kernel.
+        Exit 1 if nothing could be measured.
   kbench --help   this text
 
 CPU placement is the caller's: run under taskset, and set GOMAXPROCS.
@@ -134,6 +135,13 @@ func parseSpec(args []string, stdout, stderr io.Writer) (bench.Spec, int, bool) 
 	}
 	if err := spec.Validate(); err != nil {
 		fmt.Fprintf(stderr, "kbench: %v\n", err)
+		return spec, 2, false
+	}
+	switch spec.Workload {
+	case bench.RR, bench.CRR, bench.StreamUp, bench.StreamDown, bench.HTTP:
+	default:
+		// raw bounces frames off a reflector below any stack: pmd only.
+		fmt.Fprintf(stderr, "kbench: -workload %s has no kernel-socket form; expected rr, crr, stream-up, stream-down or http\n", spec.Workload)
 		return spec, 2, false
 	}
 	return spec, 0, true

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,29 +16,61 @@ import (
 	"pmd/bench"
 )
 
-// startTestServer serves on 127.0.0.1 with -base 40000, or another base
-// if a port of that one is taken. Ports 40007..40080 lie in Linux's
-// default ephemeral range (32768-60999), where the TIME-WAIT sockets a crr
-// run leaves behind (minutes before, or in another test process) can hold
-// them; the fallbacks lie below that range.
-func startTestServer(t *testing.T) int {
-	t.Helper()
-	var err error
-	for _, base := range []int{40000, 20000, 21000, 22000, 23000, 24000} {
-		var s *server
-		s, err = startServer(serverConfig{Listen: netip.MustParseAddr("127.0.0.1"), Cores: 2, Base: base, Body: 64})
-		if err == nil {
-			t.Cleanup(s.Close)
-			return base
+// testAddr is the address the tests serve on, on the loopback device of
+// a network namespace of their own: test traffic never leaves it.
+const testAddr = "198.18.70.1"
+
+// TestMain runs the tests inside a fresh network namespace: it creates
+// one, runs itself again in it with ip netns exec, and removes it.
+func TestMain(m *testing.M) {
+	if os.Getenv("KBENCH_TEST_NS") != "" {
+		os.Exit(m.Run())
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "kbench tests need root: they run in a network namespace of their own")
+		os.Exit(1)
+	}
+	ns := fmt.Sprintf("pmdkb-%d", os.Getpid())
+	setup := [][]string{
+		{"ip", "netns", "add", ns},
+		{"ip", "-n", ns, "link", "set", "lo", "up"},
+		{"ip", "-n", ns, "addr", "add", testAddr + "/32", "dev", "lo"},
+	}
+	code := 1
+	defer func() {
+		exec.Command("ip", "netns", "del", ns).Run()
+		os.Exit(code)
+	}()
+	for _, c := range setup {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "%v: %v\n%s", c, err, out)
+			return
 		}
 	}
-	t.Fatalf("start server: %v", err)
-	return 0
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, os.Args[0]}, os.Args[1:]...)...)
+	cmd.Env = append(os.Environ(), "KBENCH_TEST_NS="+ns)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err == nil {
+		code = 0
+	}
+}
+
+// startTestServer serves on testAddr with -base 40000 (the namespace is
+// new: no TIME-WAIT socket holds a port).
+func startTestServer(t *testing.T) int {
+	t.Helper()
+	const base = 40000
+	s, err := startServer(serverConfig{Listen: netip.MustParseAddr(testAddr), Cores: 2, Base: base, Body: 64})
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return base
 }
 
 func TestWorkloads(t *testing.T) {
 	base := startTestServer(t)
-	addr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", base+port) }
+	addr := func(port int) string { return fmt.Sprintf("198.18.70.1:%d", base+port) }
 	cases := []struct {
 		name string
 		args []string
@@ -84,7 +118,7 @@ func TestWorkloads(t *testing.T) {
 func TestServices(t *testing.T) {
 	base := startTestServer(t)
 	dial := func(port int) net.Conn {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", base+port), time.Second)
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("198.18.70.1:%d", base+port), time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +155,7 @@ func TestServices(t *testing.T) {
 	}
 
 	// HTTP: 200, text/plain, the 64-byte body, keep-alive.
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/anything", base+portHTTP))
+	resp, err := http.Get(fmt.Sprintf("http://198.18.70.1:%d/anything", base+portHTTP))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +168,7 @@ func TestServices(t *testing.T) {
 
 func TestRawRejected(t *testing.T) {
 	var stderr bytes.Buffer
-	if _, code, ok := parseSpec([]string{"-workload", "raw", "-connect", "127.0.0.1:7"}, io.Discard, &stderr); ok || code != 2 {
+	if _, code, ok := parseSpec([]string{"-workload", "raw", "-connect", "198.18.70.1:7"}, io.Discard, &stderr); ok || code != 2 {
 		t.Errorf("raw accepted: %v %d", ok, code)
 	}
 }

@@ -26,6 +26,7 @@ type TCP struct {
 	ChallengeRate   int // challenge ACKs per second per lcore
 	PortMin         int // source ports for active opens
 	PortMax         int
+	TWReuse         bool // active opens may take over TIME-WAIT tuples (with timestamps)
 }
 
 func defaultTCP() TCP {
@@ -45,7 +46,7 @@ func (d *decoder) decodeTCP(c *Config, root table) {
 	p := &c.TCP
 	t.known("max_conns", "backlog", "snd_buf", "rcv_buf", "buffers", "delayed_ack", "time_wait",
 		"min_rto", "max_rto", "initial_rto", "syn_retries", "retries", "keepalive",
-		"keepalive_interval", "keepalive_probes", "ooo_segments", "challenge_rate", "port_min", "port_max")
+		"keepalive_interval", "keepalive_probes", "ooo_segments", "challenge_rate", "port_min", "port_max", "tw_reuse")
 	t.integer("max_conns", &p.MaxConns)
 	t.integer("backlog", &p.Backlog)
 	t.integer("snd_buf", &p.SndBuf)
@@ -65,6 +66,7 @@ func (d *decoder) decodeTCP(c *Config, root table) {
 	t.integer("challenge_rate", &p.ChallengeRate)
 	t.integer("port_min", &p.PortMin)
 	t.integer("port_max", &p.PortMax)
+	t.boolean("tw_reuse", &p.TWReuse)
 }
 
 func (d *decoder) validateTCP(c *Config) {

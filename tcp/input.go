@@ -235,6 +235,9 @@ func (c *Conn) input(seg *Segment, now int64) {
 		}
 		return
 	}
+	// Trimming may cut a SYN or move the sequence number; the RST and
+	// SYN checks below look at the segment as it came (RFC 5961).
+	syn, seq0 := seg.Flags&FlagSYN != 0, seg.Seq
 	c.trim(seg)
 	// Remember the peer's timestamp to echo (RFC 7323 4.3).
 	if c.tsOK && seg.Opts.HasTS && int32(seg.Opts.TSVal-c.tsRecent) >= 0 && seg.Seq.LessThanEq(c.lastAckSent) {
@@ -245,7 +248,7 @@ func (c *Conn) input(seg *Segment, now int64) {
 	// Second: RST (RFC 5961 3.2: exact match resets, in-window challenges).
 	if seg.Flags&FlagRST != 0 {
 		c.s.C[ResetsRcvd]++
-		if seg.Seq != c.rcvNxt {
+		if seq0 != c.rcvNxt {
 			c.challengeAck(now)
 			return
 		}
@@ -261,8 +264,9 @@ func (c *Conn) input(seg *Segment, now int64) {
 		return
 	}
 
-	// Fourth: SYN in a synchronized state (RFC 5961 4.2).
-	if seg.Flags&FlagSYN != 0 {
+	// Fourth: SYN in a synchronized state (RFC 5961 4.2), wherever its
+	// sequence number falls.
+	if syn {
 		c.challengeAck(now)
 		return
 	}

@@ -262,6 +262,9 @@ func TestSYNInSynchronizedState(t *testing.T) {
 		{"SYN at RCV.NXT", 0, FlagSYN, 1},
 		{"SYN in window", 1000, FlagSYN, 1},
 		{"SYN-ACK in window", 10, FlagSYN | FlagACK, 1},
+		// Starting just below RCV.NXT with data reaching into the
+		// window: acceptable, and the SYN must not be trimmed away.
+		{"SYN straddling RCV.NXT", -1, FlagSYN | FlagPSH, 1},
 		// Out of the window the acceptability test answers first.
 		{"SYN below window", -100, FlagSYN, 0},
 		{"SYN past window", 100000, FlagSYN, 0},
@@ -269,7 +272,12 @@ func TestSYNInSynchronizedState(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := established(t, Config{}, optsNone)
-			f.send(Segment{Flags: tc.flags, Seq: f.p + Seq(tc.off), Ack: f.u, Window: 65535, Opts: Options{MSS: 1460}})
+			seg := Segment{Flags: tc.flags, Seq: f.p + Seq(tc.off), Ack: f.u, Window: 65535, Opts: Options{MSS: 1460}}
+			if tc.flags&FlagPSH != 0 {
+				seg.Flags |= FlagACK
+				seg.Payload = []byte("data")
+			}
+			f.send(seg)
 			f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
 			f.expectNothing()
 			f.expectState(Established)
@@ -861,4 +869,34 @@ func TestConnectNoPorts(t *testing.T) {
 	f.iss = f.peek().Seq
 	f.expect(Segment{Flags: FlagSYN, Seq: f.iss, Window: 65535, Opts: f.ourSYNOpts(peerOpts{}, true)})
 	f.counter(NoPorts, 1)
+}
+
+// TestConnectTimeWait: the only source port is held by a connection in
+// TIME-WAIT. Without tcp.tw_reuse the allocator never hands it out; with
+// it, once the timestamp clock has moved on, a new connection takes the
+// tuple over (RFC 6191 4.2) and the old one is gone.
+func TestConnectTimeWait(t *testing.T) {
+	for _, reuse := range []bool{false, true} {
+		f := newFixture(t, Config{PortMin: 40000, PortMax: 40000, TWReuse: reuse})
+		f.activeOpen(optsAll)
+		f.timeWait()
+		f.poll(10 * time.Millisecond)
+		c, err := f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now)
+		if !reuse {
+			if !errors.Is(err, ErrNoPorts) {
+				t.Fatalf("without tw_reuse: Connect: %v, %v", c, err)
+			}
+			f.counter(TimeWaitReused, 0)
+			continue
+		}
+		if err != nil || c.ID() != f.id {
+			t.Fatalf("with tw_reuse: Connect: %v", err)
+		}
+		f.counter(TimeWaitReused, 1)
+		f.flush()
+		syn := f.pop()
+		if syn.Flags != FlagSYN || !syn.Opts.HasTS || !syn.Seq.GreaterThan(f.u) {
+			t.Fatalf("new SYN %v seq %d (old connection ended at %d), timestamps %v", syn.Flags, syn.Seq, f.u, syn.Opts.HasTS)
+		}
+	}
 }

@@ -77,6 +77,7 @@ type Config struct {
 	ChallengeRate int // challenge ACKs per second per lcore (RFC 5961 7)
 	PortMin       uint16
 	PortMax       uint16
+	TWReuse       bool // active opens may take over TIME-WAIT tuples (RFC 6191, with timestamps)
 	Seed          [16]byte // ISN and SYN-cookie secret
 	// Owns, when set, reports whether this stack receives the flow
 	// local:lport -> remote:rport; active opens use only such ports, so
@@ -294,7 +295,7 @@ func (s *Stack) Connect(local, remote ipv4.Addr, port uint16, h Handler, now int
 			// moved on, our new SYN's timestamp and ISN are both larger
 			// than anything the old one sent, and PAWS on either side
 			// turns away the old incarnation's duplicates.
-			if old.state != TimeWait || !old.tsOK || now-old.tWaitSince < twReuseAfter {
+			if !s.cfg.TWReuse || old.state != TimeWait || !old.tsOK || now-old.tWaitSince < twReuseAfter {
 				continue
 			}
 			s.C[TimeWaitReused]++

@@ -165,8 +165,11 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 		defer t.Stop()
 		stats = t.C
 	}
+	hashCheck := time.After(2 * time.Second)
 	for {
 		select {
+		case <-hashCheck:
+			s.reportHash()
 		case <-tick.C:
 			ctl.Tick(clock())
 			if j != nil && j.done() {
@@ -179,6 +182,26 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 			log.Info("stopping", "signal", v.String())
 			return nil
 		}
+	}
+}
+
+// reportHash says once what the devices' RSS hashes looked like on the
+// first packets that carried one.
+func (s *stack) reportHash() {
+	var match, mismatch uint64
+	for _, l := range s.lcores {
+		c := l.Counters()
+		match += c[engine.RSSHashMatch]
+		mismatch += c[engine.RSSHashMismatch]
+	}
+	switch {
+	case match+mismatch == 0:
+		return // no device reported a hash
+	case mismatch == 0:
+		s.log.Info("device RSS hash agrees with pmd's", "packets", match)
+	default:
+		s.log.Warn("device RSS hash differs from pmd's: flows that land on the wrong lcore are steered to their owner",
+			"agree", match, "differ", mismatch)
 	}
 }
 
@@ -216,7 +239,7 @@ func tcpConfig(cfg *config.Config) tcp.Config {
 		DelayedAck: t.DelayedAck, TimeWait: t.TimeWait, SynRetries: t.SynRetries, DataRetries: t.Retries,
 		KeepAlive: t.KeepAlive, KeepInterval: t.KeepAliveIntvl, KeepProbes: t.KeepAliveProbes,
 		OOOSegments: t.OOOSegments, ChallengeRate: t.ChallengeRate,
-		PortMin: uint16(t.PortMin), PortMax: uint16(t.PortMax),
+		PortMin: uint16(t.PortMin), PortMax: uint16(t.PortMax), TWReuse: t.TWReuse,
 	}
 	if c.DelayedAck == 0 {
 		c.DelayedAck = -1 // tcp.Config: negative is "off", zero is "default"

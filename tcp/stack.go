@@ -77,7 +77,7 @@ type Config struct {
 	ChallengeRate int // challenge ACKs per second per lcore (RFC 5961 7)
 	PortMin       uint16
 	PortMax       uint16
-	TWReuse       bool // active opens may take over TIME-WAIT tuples (RFC 6191, with timestamps)
+	TWReuse       bool     // active opens may take over TIME-WAIT tuples (RFC 6191, with timestamps)
 	Seed          [16]byte // ISN and SYN-cookie secret
 	// Owns, when set, reports whether this stack receives the flow
 	// local:lport -> remote:rport; active opens use only such ports, so

@@ -92,7 +92,11 @@ func (w *wheel) next() int64 {
 	return (w.tick + 1) << wheelShift
 }
 
-// schedule puts the connection on the wheel at its earliest deadline.
+// schedule makes sure the connection is on the wheel no later than its
+// earliest deadline. An entry that is already earlier stays: when it
+// fires, onTimer finds what is due and schedules again. So the common
+// case, a retransmission or delayed-ACK deadline pushed later by every
+// segment, costs a comparison instead of a wheel move per segment.
 func (c *Conn) schedule() {
 	at := int64(0)
 	for _, t := range [...]int64{c.tRtx, c.tPersist, c.tDelack, c.tKeep, c.tWait} {
@@ -100,11 +104,7 @@ func (c *Conn) schedule() {
 			at = t
 		}
 	}
-	if at == 0 {
-		c.s.wheel.remove(c)
-		return
-	}
-	if c.wSlot >= 0 && c.wAt == at {
+	if at == 0 || c.wSlot >= 0 && c.wAt <= at {
 		return
 	}
 	c.s.wheel.remove(c)

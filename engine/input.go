@@ -77,15 +77,10 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		l.drop(q, b, DropIPBad)
 		return
 	}
-	switch meta.IPCksum {
-	case ipv4.RxCksumBad:
+	// The device's verdict where it gave one, ours where it did not.
+	if !(meta.IPCksum == ipv4.RxCksumGood || meta.IPCksum == ipv4.RxCksumUnknown && ip.ChecksumValid()) {
 		l.drop(q, b, DropIPChecksum)
 		return
-	case ipv4.RxCksumUnknown:
-		if !ip.ChecksumValid() {
-			l.drop(q, b, DropIPChecksum)
-			return
-		}
 	}
 	if ip.Dst() != ifc.Prefix.Addr {
 		l.drop(q, b, DropIPNotOurs)
@@ -146,15 +141,9 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 		l.drop(q, b, DropUDPBad)
 		return
 	}
-	switch meta.L4Cksum {
-	case ipv4.RxCksumBad:
+	if !(meta.L4Cksum == ipv4.RxCksumGood || meta.L4Cksum == ipv4.RxCksumUnknown && u.ChecksumValid(ip.Src(), ip.Dst())) {
 		l.drop(q, b, DropUDPChecksum)
 		return
-	case ipv4.RxCksumUnknown:
-		if !u.ChecksumValid(ip.Src(), ip.Dst()) {
-			l.drop(q, b, DropUDPChecksum)
-			return
-		}
 	}
 	l.c[UDPIn]++
 	switch l.cfg.UDP[u.DstPort()] {

@@ -66,15 +66,9 @@ func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 // segment to the lcore's TCP, which copies what it keeps.
 func (l *Lcore) inputTCP(q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta, now int64) {
 	seg := tcp.Header(ip.Payload())
-	switch meta.L4Cksum {
-	case ipv4.RxCksumBad:
+	if !(meta.L4Cksum == ipv4.RxCksumGood || meta.L4Cksum == ipv4.RxCksumUnknown && seg.ChecksumValid(ip.Src(), ip.Dst())) {
 		l.drop(q, b, DropTCPChecksum)
 		return
-	case ipv4.RxCksumUnknown:
-		if !seg.ChecksumValid(ip.Src(), ip.Dst()) {
-			l.drop(q, b, DropTCPChecksum)
-			return
-		}
 	}
 	l.tcp.Input(ip.Dst(), ip.Src(), seg, now)
 	q.Free(b)

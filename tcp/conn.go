@@ -101,6 +101,7 @@ type Conn struct {
 	// timers: absolute times, 0 when off
 	tRtx, tPersist, tDelack, tKeep, tWait int64
 	tWaitSince                            int64 // when TIME-WAIT began
+	lastTimeout                           int64 // when the retransmission timer last fired
 	wNext, wPrev                          *Conn
 	wAt                                   int64
 	wSlot                                 int32

@@ -532,7 +532,8 @@ func (c *Conn) processAck(seg *Segment, now int64) bool {
 	if seg.Ack.GreaterThan(c.sndUna) {
 		c.newAck(seg, now)
 	} else if seg.Ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&FlagFIN == 0 &&
-		c.sndWnd == wndBefore && c.sndMax.GreaterThan(c.sndUna) {
+		c.sndWnd == wndBefore && c.sndWnd > 0 && c.sndMax.GreaterThan(c.sndUna) {
+		// (With the window shut the ACKs answer our probes: no loss.)
 		c.dupAck(seg, now)
 	}
 	if c.sackOK && seg.Opts.NSACK > 0 && c.state != Closed {

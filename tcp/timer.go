@@ -151,6 +151,26 @@ func (c *Conn) onTimer(now int64) {
 // retransmitTimeout is RFC 6298 5.4-5.7 with RFC 5681's loss window.
 func (c *Conn) retransmitTimeout(now int64) {
 	c.s.C[Timeouts]++
+	if c.sndWnd == 0 && c.state.synchronized() {
+		// The peer closed its window with our data in flight: nothing
+		// may be resent into it. Probe it like the persist timer, and
+		// give up only if it stops answering (RFC 1122 4.2.2.17): a
+		// peer that answers is doing flow control, not losing data.
+		if c.lastRecv > c.lastTimeout {
+			c.retries = 0
+		} else if c.retries++; c.retries > c.s.cfg.DataRetries {
+			c.sendRST(c.sndNxt, 0, false)
+			c.s.finish(c, ErrTimeout)
+			return
+		}
+		c.lastTimeout = now
+		c.s.C[WindowProbes]++
+		c.rto = min(c.rto*2, int64(c.s.cfg.MaxRTO))
+		c.sendProbe(now)
+		c.tRtx = now + c.rto
+		return
+	}
+	c.lastTimeout = now
 	c.retries++
 	limit := c.s.cfg.DataRetries
 	if c.state == SynSent || c.state == SynReceived {

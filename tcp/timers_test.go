@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -481,4 +482,44 @@ func TestSWSOverride(t *testing.T) {
 	f.flush()
 	f.expectNothing() // 100 bytes is under half of the largest window seen
 	f.expectTimer(200*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u + 1460, Ack: f.p, Window: f.win, Payload: payload(1460, 100)})
+}
+
+// TestShrunkWindow: the peer acknowledges nothing and closes its window
+// while our data is in flight, then answers every probe with a zero
+// window. The connection survives far more timeouts than DataRetries
+// (RFC 1122 4.2.2.17) and sends its data once the window opens.
+func TestShrunkWindow(t *testing.T) {
+	f := newFixture(t, Config{DataRetries: 3, MaxRTO: time.Second})
+	f.peerWnd = 10000
+	f.passiveOpen(optsNone)
+	f.c.Write(payload(0, 1000))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1000)})
+	f.peerWnd = 0
+	f.send(f.ackSeg(f.p, f.u)) // nothing acknowledged, window shut
+	f.expectNothing()
+	for i := 0; i < 10; i++ {
+		f.poll(time.Second + 10*time.Millisecond)
+		probes := 0
+		for len(f.out.unexpected()) > 0 {
+			seg := f.pop()
+			if seg.Seq != f.u-1 || len(seg.Payload) != 0 || seg.Flags != FlagACK {
+				t.Fatalf("round %d: sent %v seq %d len %d, want a window probe", i, seg.Flags, seg.Seq-f.u, len(seg.Payload))
+			}
+			probes++
+		}
+		if probes == 0 {
+			t.Fatalf("round %d: no probe", i)
+		}
+		f.send(f.ackSeg(f.p, f.u)) // still shut
+	}
+	f.expectState(Established)
+	f.peerWnd = 10000
+	f.send(f.ackSeg(f.p, f.u))
+	f.poll(2 * time.Second)
+	seg := f.pop()
+	if seg.Seq != f.u || !bytes.Equal(seg.Payload, payload(0, 1000)) {
+		t.Fatalf("after the window opened: seq %d len %d", seg.Seq-f.u, len(seg.Payload))
+	}
+	f.out.reset()
 }

@@ -102,6 +102,8 @@ type Lcore struct {
 	apps   []App
 	raw    *Raw
 
+	listReq atomic.Pointer[chan []string] // a listing asked for by RequestListing
+
 	steerTo, steerFrom []*spsc.Ring[steered] // by lcore ID; nil with one lcore
 	pubTCP             publishedTCP
 	pubConns           atomic.Int64
@@ -190,6 +192,9 @@ func (l *Lcore) Poll(now int64) int {
 		a.Poll(l, now)
 	}
 	l.tcp.Advance(now) // timers, then everything input, timers and apps queued
+	if l.listReq.Load() != nil {
+		l.answerListing()
+	}
 	if len(l.pending) > 0 {
 		l.servicePending(now)
 	}

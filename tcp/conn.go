@@ -1,5 +1,10 @@
 package tcp
 
+import (
+	"fmt"
+	"time"
+)
+
 // State is a connection state of RFC 9293 section 3.3.2.
 type State uint8
 
@@ -264,3 +269,25 @@ func (c *Conn) freeBuffers() {
 // rcvWindow is the receive window from RCV.NXT: the buffer's room after
 // the unread bytes.
 func (c *Conn) rcvWindow() uint32 { return uint32(c.s.rcvPool.size - c.unread) }
+
+// Info is a connection's state for listings.
+type Info struct {
+	ID         FourTuple
+	State      State
+	SendQueued int           // bytes written and not yet acknowledged
+	Unread     int           // bytes received and not yet taken
+	SndWnd     uint32        // the peer's window
+	Cwnd       uint32        // congestion window
+	SRTT, RTO  time.Duration // smoothed round-trip time, retransmission timeout
+}
+
+// Info describes the connection.
+func (c *Conn) Info() Info {
+	return Info{ID: c.id, State: c.state, SendQueued: c.snd.n, Unread: c.unread, SndWnd: c.sndWnd, Cwnd: c.cwnd,
+		SRTT: time.Duration(c.srtt), RTO: time.Duration(c.rto)}
+}
+
+func (i Info) String() string {
+	return fmt.Sprintf("%v:%d %v:%d %v send-queued=%d unread=%d snd-wnd=%d cwnd=%d srtt=%v rto=%v",
+		i.ID.Local, i.ID.LocalPort, i.ID.Remote, i.ID.RemotePort, i.State, i.SendQueued, i.Unread, i.SndWnd, i.Cwnd, i.SRTT, i.RTO)
+}

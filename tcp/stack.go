@@ -369,3 +369,12 @@ func (s *Stack) challengeAllowed(now int64) bool {
 	s.challengeTokens--
 	return true
 }
+
+// Listeners are the ports listened on.
+func (s *Stack) Listeners() []uint16 {
+	var ps []uint16
+	for p := range s.listeners {
+		ps = append(ps, p)
+	}
+	return ps
+}

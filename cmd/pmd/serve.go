@@ -156,6 +156,9 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	ctl := &engine.Control{Neigh: ecfg.Neigh, Lcores: s.lcores}
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
@@ -170,6 +173,8 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 		select {
 		case <-hashCheck:
 			s.reportHash()
+		case <-usr1:
+			s.listConnections()
 		case <-tick.C:
 			ctl.Tick(clock())
 			if j != nil && j.done() {
@@ -181,6 +186,21 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 		case v := <-sig:
 			log.Info("stopping", "signal", v.String())
 			return nil
+		}
+	}
+}
+
+// listConnections logs every lcore's listeners and connections (kill
+// -USR1): what netstat shows for the kernel's stack.
+func (s *stack) listConnections() {
+	for _, l := range s.lcores {
+		select {
+		case lines := <-l.RequestListing():
+			for _, line := range lines {
+				s.log.Info("listing", "conn", line)
+			}
+		case <-time.After(time.Second):
+			s.log.Warn("listing: lcore did not answer within a second", "lcore", l.ID)
 		}
 	}
 }

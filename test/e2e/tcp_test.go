@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -100,6 +101,15 @@ func TestTCPServices(t *testing.T) {
 	c, err := tp.dial(7)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// kill -USR1 lists the listeners and connections.
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	want := fmt.Sprintf("%s:7 %s:%d ESTABLISHED", tp.pmdAddr, tp.peerAddr, c.LocalAddr().(*net.TCPAddr).Port)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.output(), want) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := p.output(); !strings.Contains(out, want) || !strings.Contains(out, "listening on tcp [7 9 80]") {
+		t.Errorf("the listing lacks %q or the listeners:\n%s", want, lastLine(out, "listing"))
 	}
 	if err := echoCheck(c, 64<<20, 1); err != nil {
 		t.Fatalf("64 MiB over one connection: %v", err)

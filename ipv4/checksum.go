@@ -19,42 +19,60 @@ import (
 //
 // Because 2^16-1 divides 2^64-1, a ones' complement sum of 64-bit words
 // folded down to 16 bits equals the sum of the 16-bit words (RFC 1071 2(C)),
-// so Sum adds eight bytes at a time with an end-around carry.
+// so Sum adds eight bytes at a time with an end-around carry. It loads the
+// words little-endian, which spares a byte swap per load, and swaps the
+// folded result once: the sum is independent of byte order (RFC 1071 2(B)).
+// Two accumulators with carry chains of their own let the CPU run the
+// additions side by side.
 func Sum(b []byte, initial uint32) uint32 {
-	acc, carry := uint64(initial), uint64(0)
-	for len(b) >= 32 {
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[8:]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[16:]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[24:]), carry)
-		b = b[32:]
+	a0 := uint64(bits.ReverseBytes16(Fold(initial)))
+	var a1, c0, c1 uint64
+	for len(b) >= 64 {
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[8:]), c1)
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[16:]), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[24:]), c1)
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[32:]), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[40:]), c1)
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b[48:]), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[56:]), c1)
+		b = b[64:]
 	}
-	for len(b) >= 8 {
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), carry)
+	for len(b) >= 16 {
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b), c0)
+		a1, c1 = bits.Add64(a1, binary.LittleEndian.Uint64(b[8:]), c1)
+		b = b[16:]
+	}
+	if len(b) >= 8 {
+		a0, c0 = bits.Add64(a0, binary.LittleEndian.Uint64(b), c0)
 		b = b[8:]
 	}
-	// The last 0 to 7 bytes make one word, each 16-bit word in a 16-bit
-	// lane and an odd last byte the high half of its lane (RFC 1071).
+	// The last 0 to 7 bytes make one word, zero-padded: in little-endian
+	// lanes an odd last byte is the low half of its lane, which is the
+	// high half once swapped back (RFC 1071).
 	var tail uint64
+	shift := 0
 	if len(b) >= 4 {
-		tail = uint64(binary.BigEndian.Uint32(b)) << 32
+		tail, shift = uint64(binary.LittleEndian.Uint32(b)), 32
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		tail |= uint64(binary.BigEndian.Uint16(b)) << 16
-		b = b[2:]
+		tail |= uint64(binary.LittleEndian.Uint16(b)) << shift
+		b, shift = b[2:], shift+16
 	}
 	if len(b) == 1 {
-		tail |= uint64(b[0]) << 8
+		tail |= uint64(b[0]) << shift
 	}
-	acc, carry = bits.Add64(acc, tail, carry)
-	acc, carry = bits.Add64(acc, carry, 0)
-	acc += carry // acc was all ones and is now zero: no further carry
+	a0, c0 = bits.Add64(a0, tail, c0)
+	// Join the accumulators and the carries left in them.
+	acc, c := bits.Add64(a0, a1, c0)
+	acc, c = bits.Add64(acc, c1, c)
+	acc += c // acc was all ones at most and is now at most one: no carry
 	acc = acc>>32 + acc&0xffffffff
 	acc = acc>>16 + acc&0xffff
 	acc = acc>>16 + acc&0xffff
 	acc = acc>>16 + acc&0xffff
-	return uint32(acc)
+	return uint32(bits.ReverseBytes16(uint16(acc)))
 }
 
 // Fold folds a partial sum to 16 bits with end-around carries.

@@ -20,7 +20,7 @@ func (s *Stack) Input(local, remote ipv4.Addr, h Header, now int64) {
 		return
 	}
 	id := FourTuple{Local: local, Remote: remote, LocalPort: seg.DstPort, RemotePort: seg.SrcPort}
-	if c := s.conns[id]; c != nil {
+	if c := s.conns.get(id); c != nil {
 		if c.state != TimeWait || !c.timeWaitReusable(&seg) {
 			c.input(&seg, now)
 			return
@@ -86,7 +86,7 @@ func (s *Stack) listenInput(l *Listener, id FourTuple, seg *Segment, now int64) 
 		s.C[DropNoConn]++
 		return
 	}
-	if l.synRcvd >= s.cfg.Backlog || len(s.conns) >= s.cfg.MaxConns {
+	if l.synRcvd >= s.cfg.Backlog || s.conns.len() >= s.cfg.MaxConns {
 		peerMSS := seg.Opts.MSS
 		if peerMSS == 0 {
 			peerMSS = 536

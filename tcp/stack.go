@@ -156,7 +156,7 @@ type Listener struct {
 type Stack struct {
 	cfg       Config
 	out       Output
-	conns     map[FourTuple]*Conn
+	conns     connTable
 	listeners map[uint16]*Listener
 	freeConns []*Conn
 	made      int
@@ -183,7 +183,6 @@ func NewStack(cfg Config, out Output) *Stack {
 	s := &Stack{
 		cfg:       cfg,
 		out:       out,
-		conns:     make(map[FourTuple]*Conn, cfg.MaxConns),
 		listeners: make(map[uint16]*Listener),
 		freeConns: make([]*Conn, 0, cfg.MaxConns),
 		sndPool:   bufPool{size: pow2(cfg.SndBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
@@ -196,6 +195,7 @@ func NewStack(cfg Config, out Output) *Stack {
 	// in the peer's TIME-WAIT (RFC 6056).
 	span := uint64(cfg.PortMax-cfg.PortMin) + 1
 	s.nextPort = cfg.PortMin + uint16(binary.LittleEndian.Uint64(cfg.Seed[:8])%span)
+	s.conns.init(cfg.MaxConns, newSipKey(cfg.Seed))
 	s.wheel.init()
 	return s
 }
@@ -222,22 +222,20 @@ func (s *Stack) Listen(port uint16, h Handler) (*Listener, error) {
 }
 
 // Conns is the number of connections in the table, TIME_WAIT included.
-func (s *Stack) Conns() int { return len(s.conns) }
+func (s *Stack) Conns() int { return s.conns.len() }
 
 // Lookup finds a connection by its tuple.
-func (s *Stack) Lookup(id FourTuple) *Conn { return s.conns[id] }
+func (s *Stack) Lookup(id FourTuple) *Conn { return s.conns.get(id) }
 
 // Each calls fn for every connection (for listings; not on the fast path).
 func (s *Stack) Each(fn func(*Conn)) {
-	for _, c := range s.conns {
-		fn(c)
-	}
+	s.conns.each(fn)
 }
 
 // newConn takes a connection from the free list (or makes one, within
 // MaxConns) and enters it in the table.
 func (s *Stack) newConn(id FourTuple, h Handler) *Conn {
-	if len(s.conns) >= s.cfg.MaxConns {
+	if s.conns.len() >= s.cfg.MaxConns {
 		s.C[TableFull]++
 		return nil
 	}
@@ -250,14 +248,14 @@ func (s *Stack) newConn(id FourTuple, h Handler) *Conn {
 		s.made++
 	}
 	c.reset(s, id, h)
-	s.conns[id] = c
+	s.conns.put(id, c)
 	return c
 }
 
 // release removes c from the table and recycles it.
 func (s *Stack) release(c *Conn) {
-	if s.conns[c.id] == c {
-		delete(s.conns, c.id)
+	if s.conns.get(c.id) == c {
+		s.conns.del(c.id)
 	}
 	s.wheel.remove(c)
 	c.freeBuffers()
@@ -288,7 +286,7 @@ func (s *Stack) Connect(local, remote ipv4.Addr, port uint16, h Handler, now int
 		if s.cfg.Owns != nil && !s.cfg.Owns(local, remote, p, port) {
 			continue
 		}
-		if old, used := s.conns[id]; used {
+		if old := s.conns.get(id); old != nil {
 			// A tuple in TIME-WAIT may serve a new connection when
 			// timestamps tell the incarnations apart (RFC 6191 4.2, the
 			// active side): once the millisecond timestamp clock has
@@ -311,7 +309,7 @@ func (s *Stack) Connect(local, remote ipv4.Addr, port uint16, h Handler, now int
 // source port).
 func (s *Stack) ConnectFrom(id FourTuple, h Handler, now int64) (*Conn, error) {
 	s.now = now
-	if _, used := s.conns[id]; used {
+	if s.conns.get(id) != nil {
 		return nil, ErrPortInUse
 	}
 	c := s.newConn(id, h)

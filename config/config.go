@@ -108,7 +108,11 @@ type Port struct {
 	TxDesc          int
 	MTU             int
 	ChecksumOffload bool
-	Promiscuous     bool
+	// TrustedLink: the device is memory shared with another pmd (net_memif,
+	// net_ring) that also sets it, so no checksum is computed or verified,
+	// as the kernel does on loopback and veth.
+	TrustedLink bool
+	Promiscuous bool
 }
 
 // PCI reports whether the port's device is a PCI address (as opposed to

@@ -107,6 +107,7 @@ promiscuous = true
 device = "net_memif0,role=server,socket=/run/memif.sock,id=0"
 address = "198.18.0.7/32"
 gateway = "198.18.0.7"
+trusted_link = true
 
 [[service]]
 kind = "http"
@@ -167,6 +168,7 @@ func TestFull(t *testing.T) {
 			TxDesc:          1024,
 			MTU:             1500,
 			ChecksumOffload: true,
+			TrustedLink:     true,
 		}},
 		Services: []Service{
 			{Kind: KindHTTP, Proto: ProtoTCP, Port: 80, BodySize: 0},
@@ -341,6 +343,8 @@ func TestErrors(t *testing.T) {
 		{"bad device empty name", eal0 + "[[port]]\ndevice = \",iface=x\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
 		{"bad pci device number", eal0 + "[[port]]\ndevice = \"0000:01:20.0\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
 		{"bad devargs", eal0 + "[[port]]\ndevice = \"net_tap0,=x\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
+		{"trusted af_packet", eal0 + "[[port]]\ndevice = \"net_af_packet0,iface=x\"\naddress = \"198.18.0.1/24\"\ntrusted_link = true\n", "port[0].trusted_link", "only net_memif and net_ring"},
+		{"trusted pci", eal0 + "[[port]]\ndevice = \"3b:00.0\"\naddress = \"198.18.0.1/24\"\ntrusted_link = true\n", "port[0].trusted_link", "not a memory link"},
 		{"same device", base + "[[port]]\ndevice = \"net_tap0,iface=b\"\naddress = \"198.18.1.1/24\"\n", "port[1].device", "already used by port[0]"},
 		{"same pci device", eal0 + "[[port]]\ndevice = \"3b:00.0\"\naddress = \"198.18.0.1/24\"\n[[port]]\ndevice = \"0000:3B:00.0\"\naddress = \"198.18.1.1/24\"\n", "port[1].device", "already used by port[0]"},
 		{"no-pci with pci device", "[eal]\nlcores = [0]\nargs = [\"--no-pci\"]\n[[port]]\ndevice = \"0000:01:00.0\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "eal.args contains --no-pci"},

@@ -322,7 +322,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 
 func (d *decoder) port(t table) Port {
 	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true}
-	t.known("device", "address", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "promiscuous")
+	t.known("device", "address", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous")
 	if !t.str("device", &p.Device) {
 		d.fail(t.key("device"), `required: a PCI address ("0000:01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0")`)
 	}
@@ -340,6 +340,7 @@ func (d *decoder) port(t table) Port {
 	t.integer("tx_desc", &p.TxDesc)
 	t.integer("mtu", &p.MTU)
 	t.boolean("checksum_offload", &p.ChecksumOffload)
+	t.boolean("trusted_link", &p.TrustedLink)
 	t.boolean("promiscuous", &p.Promiscuous)
 	return p
 }

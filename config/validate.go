@@ -239,6 +239,9 @@ func (d *decoder) validatePorts(c *Config) {
 		case p.PCI() && noPCI:
 			d.fail(key("device"), "%q is a PCI device but eal.args contains --no-pci; remove --no-pci from eal.args or use a virtual device", p.Device)
 		}
+		if p.TrustedLink && ok && !trustable(name) {
+			d.fail(key("trusted_link"), "%s is not a memory link between processes; only net_memif and net_ring devices may skip checksums", name)
+		}
 		if j := slices.Index(names[:i], name); ok && j >= 0 {
 			d.fail(key("device"), "device %s is already used by port[%d]; each port needs its own device", name, j)
 		}
@@ -349,4 +352,11 @@ func cpuRanges(cpus []int) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// trustable reports whether a device is memory between processes on one
+// host, where nothing can corrupt a frame on its way: the only devices on
+// which trusted_link may switch checksums off.
+func trustable(name string) bool {
+	return strings.HasPrefix(name, "net_memif") || strings.HasPrefix(name, "net_ring")
 }

@@ -118,6 +118,7 @@ type Port struct {
 	Info    Info
 	Caps    ipv4.ChecksumCaps // offloads in use after Configure
 	rxoff   uint64
+	trusted bool // TrustedLink: Caps claims every checksum, none is done
 	txoff   uint64
 	queues  []*Queue
 	started bool
@@ -205,6 +206,7 @@ type Config struct {
 	MTU             int
 	Burst           int
 	ChecksumOffload bool // use the device's checksum offloads where it has them
+	TrustedLink     bool // compute and verify no checksum: the peer is a pmd across shared memory
 	Promiscuous     bool
 	Pools           []*eal.Mempool // one per queue: the pool of the lcore that polls it
 }
@@ -230,7 +232,13 @@ func (p *Port) Configure(cfg Config) error {
 		return fmt.Errorf("device %q: MTU %d outside the device's %d..%d", p.Devargs, cfg.MTU, in.MinMTU, in.MaxMTU)
 	}
 	p.rxoff, p.txoff, p.Caps = 0, 0, ipv4.ChecksumCaps{}
-	if cfg.ChecksumOffload {
+	p.trusted = cfg.TrustedLink
+	switch {
+	case cfg.TrustedLink:
+		// As if the device computed and verified every checksum: the
+		// stack leaves them undone and takes every frame as good.
+		p.Caps = ipv4.ChecksumCaps{IPv4Rx: true, UDPRx: true, TCPRx: true, IPv4Tx: true, UDPTx: true, TCPTx: true}
+	case cfg.ChecksumOffload:
 		has := func(capa, bit uint64) bool { return capa&bit != 0 }
 		rx, tx := in.RxOffloads, in.TxOffloads
 		p.Caps = ipv4.ChecksumCaps{
@@ -287,7 +295,7 @@ func (p *Port) Configure(cfg Config) error {
 		if err := eal.Errno("rte_eth_tx_queue_setup", int(C.pmd_txq_setup(id, C.uint16_t(q), ntx, C.uint64_t(p.txoff)))); err != nil {
 			return fmt.Errorf("port %d queue %d: %w", p.ID, q, err)
 		}
-		p.queues = append(p.queues, newQueue(p.ID, uint16(q), cfg.Burst, cfg.Pools[q].Ptr(), p.Caps))
+		p.queues = append(p.queues, newQueue(p.ID, uint16(q), cfg.Burst, cfg.Pools[q].Ptr(), p.Caps, p.trusted))
 	}
 	if cfg.Promiscuous {
 		if err := eal.Errno("rte_eth_promiscuous_enable", int(C.rte_eth_promiscuous_enable(id))); err != nil {
@@ -426,6 +434,9 @@ func (p *Port) OffloadNames() string {
 		if ok {
 			s = append(s, n)
 		}
+	}
+	if p.trusted {
+		return "trusted link (no checksums computed or verified)"
 	}
 	c := p.Caps
 	add(c.IPv4Rx, "rx-ipv4")

@@ -19,19 +19,20 @@ const BurstMax = C.PMD_BURST_MAX
 // Queue is one RX/TX queue pair of a port, polled by one lcore. It
 // implements dev.Queue with one cgo crossing per Poll and none per packet.
 type Queue struct {
-	c    *C.struct_pmd_q
-	caps ipv4.ChecksumCaps
+	c       *C.struct_pmd_q
+	caps    ipv4.ChecksumCaps
+	trusted bool // every frame's checksums count as good
 }
 
 var _ dev.Queue = (*Queue)(nil)
 
-func newQueue(port, queue uint16, burst int, pool unsafe.Pointer, caps ipv4.ChecksumCaps) *Queue {
+func newQueue(port, queue uint16, burst int, pool unsafe.Pointer, caps ipv4.ChecksumCaps, trusted bool) *Queue {
 	c := (*C.struct_pmd_q)(C.calloc(1, C.sizeof_struct_pmd_q))
 	c.port = C.uint16_t(port)
 	c.queue = C.uint16_t(queue)
 	c.burst = C.uint16_t(burst)
 	c.pool = (*C.struct_rte_mempool)(pool)
-	return &Queue{c: c, caps: caps}
+	return &Queue{c: c, caps: caps, trusted: trusted}
 }
 
 // release gives back every mbuf the queue holds and its C memory.
@@ -76,6 +77,9 @@ func (q *Queue) Packet(i int) (dev.Buf, []byte, dev.RxMeta) {
 		L4Cksum: rxVerdict(ol, C.RTE_MBUF_F_RX_L4_CKSUM_MASK, C.RTE_MBUF_F_RX_L4_CKSUM_GOOD, C.RTE_MBUF_F_RX_L4_CKSUM_BAD),
 		HasHash: ol&C.RTE_MBUF_F_RX_RSS_HASH != 0,
 		Hash:    uint32(c.rxhash[i]),
+	}
+	if q.trusted {
+		meta.IPCksum, meta.L4Cksum = ipv4.RxCksumGood, ipv4.RxCksumGood
 	}
 	return handle(c.rx[i]), data, meta
 }

@@ -277,7 +277,7 @@ func openPort(cfg *config.Config, i int, pools []*eal.Mempool, prss *pmd.RSS) (*
 	}
 	err = p.Configure(pmd.Config{
 		Queues: pc.Queues, RxDesc: pc.RxDesc, TxDesc: pc.TxDesc, MTU: pc.MTU,
-		Burst: cfg.Engine.Burst, ChecksumOffload: pc.ChecksumOffload, Promiscuous: pc.Promiscuous,
+		Burst: cfg.Engine.Burst, ChecksumOffload: pc.ChecksumOffload, TrustedLink: pc.TrustedLink, Promiscuous: pc.Promiscuous,
 		Pools: pools, RSS: prss,
 	})
 	if errors.Is(err, pmd.ErrQueues) {

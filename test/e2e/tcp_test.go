@@ -439,3 +439,56 @@ func (tp *topo) runClientRaw(t *testing.T, conf, addr string, conns, nbytes int)
 	t.Log(lastLine(string(out), "client:"))
 	return string(out)
 }
+
+// TestMemifTrustedLink: two pmd processes over net_memif with trusted_link
+// on both ports carry echo traffic intact without computing a checksum.
+// Then the server alone drops trusted_link: it must refuse the client's
+// frames, whose checksums were never computed, by its checksum counters.
+func TestMemifTrustedLink(t *testing.T) {
+	tp := newTopo(t, 26)
+	sock := fmt.Sprintf("/tmp/pmd-e2e-%d.sock", os.Getpid())
+	t.Cleanup(func() { os.Remove(sock) })
+	conf := func(role, addr string, trusted bool, extra string) string {
+		return fmt.Sprintf(`[eal]
+lcores = [0]
+args = ["--no-pci", "--in-memory"]
+
+[engine]
+stats_interval = "0s"
+idle = "yield"
+
+[[port]]
+device = "net_memif0,role=%s,socket=%s,socket-abstract=no"
+address = "%s/24"
+trusted_link = %t
+%s`, role, sock, addr, trusted, extra)
+	}
+	srv := tp.startPMD(conf("server", "198.18.32.1", true, tcpServices))
+	if !strings.Contains(srv.output(), "trusted link") {
+		t.Errorf("server start-up summary does not name the trusted link")
+	}
+	tp.pmdAddr = "198.18.32.1"
+	tp.runClientRaw(t, conf("client", "198.18.32.2", true, ""), "198.18.32.1:7", 20, 1<<20)
+	sout := srv.stop(t)
+	if d := finalCounters(t, sout, "total")["drop_tcp_checksum"]; d != 0 {
+		t.Errorf("trusted server dropped %d segments for their checksum", d)
+	}
+	if tc := finalCounters(t, sout, "tcp0"); tc["tcp_passive_opens"] != 20 {
+		t.Errorf("server saw %d passive opens, want 20", tc["tcp_passive_opens"])
+	}
+
+	os.Remove(sock)
+	srv = tp.startPMD(conf("server", "198.18.32.1", false, tcpServices))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", tp.pmdNS, pmdBin, "client",
+		"-c", writeConf(t, conf("client", "198.18.32.2", true, "")),
+		"-connect", "198.18.32.1:7", "-conns", "1", "-bytes", "1000", "-echo", "-timeout", "3s").CombinedOutput()
+	if err == nil {
+		t.Errorf("a trusted client got through to a server that checks checksums:\n%s", out)
+	}
+	sout = srv.stop(t)
+	if c := finalCounters(t, sout, "total"); c["drop_ip_checksum"]+c["drop_tcp_checksum"] == 0 {
+		t.Errorf("the checking server counted no bad checksums from a trusted client; client:\n%s", out)
+	}
+}

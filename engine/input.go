@@ -178,7 +178,7 @@ func (l *Lcore) reflect(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, i
 // behind it, addresses the frame back to its sender and sends it.
 func (l *Lcore) emitReply(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, src, dst ipv4.Addr, proto, tos uint8, n int, o dev.Offload) {
 	l.ipID++
-	caps := q.Caps()
+	caps := l.caps[ifc.index]
 	ipv4.IPv4Repr{Src: src, Dst: dst, Protocol: proto, TTL: replyTTL, TOS: tos, ID: l.ipID, PayloadLen: n}.Encode(eth[ethLen:], caps)
 	if caps.IPv4Tx {
 		o |= dev.OffIPv4Cksum

@@ -93,6 +93,7 @@ type Lcore struct {
 	ID     int
 	cfg    *Config
 	queues []dev.Queue
+	caps   []ipv4.ChecksumCaps // each queue's, read once: no interface call per packet
 	c      Counters
 	pub    published
 	learn  *spsc.Ring[Learned]
@@ -129,6 +130,9 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 	}
 	for i := range cfg.Ifaces {
 		cfg.Ifaces[i].index = i
+	}
+	for _, q := range queues {
+		l.caps = append(l.caps, q.Caps())
 	}
 	l.tcpOut.l = l
 	tc := cfg.TCP

@@ -45,7 +45,7 @@ func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 	l := o.l
 	frame := o.frame[:tcpHeadroom+n]
-	caps := l.queues[o.port].Caps()
+	caps := &l.caps[o.port]
 	seg := tcp.Header(frame[tcpHeadroom:])
 	var off dev.Offload
 	if caps.TCPTx {
@@ -58,7 +58,7 @@ func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 		off |= dev.OffIPv4Cksum
 	}
 	l.ipID++
-	ipv4.IPv4Repr{Src: id.Local, Dst: id.Remote, Protocol: ipv4.ProtoTCP, TTL: replyTTL, ID: l.ipID, DontFragment: true, PayloadLen: n}.Encode(frame[ethLen:], caps)
+	ipv4.IPv4Repr{Src: id.Local, Dst: id.Remote, Protocol: ipv4.ProtoTCP, TTL: replyTTL, ID: l.ipID, DontFragment: true, PayloadLen: n}.Encode(frame[ethLen:], *caps)
 	l.sendVia(o.port, o.hop, dev.Buf(tok), frame, tcpHeadroom+n, off.WithL3Len(ipLen), l.now)
 }
 

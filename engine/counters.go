@@ -12,6 +12,7 @@ const (
 	TxPackets
 	RxBytes
 	TxBytes
+	RxBursts // polls that received at least one packet: rx_packets/rx_bursts is the mean burst
 	ARPRequestsIn
 	ARPRepliesIn
 	ARPRepliesOut
@@ -62,6 +63,7 @@ var counterNames = [NumCounters]string{
 	TxPackets:          "tx_packets",
 	RxBytes:            "rx_bytes",
 	TxBytes:            "tx_bytes",
+	RxBursts:           "rx_bursts",
 	ARPRequestsIn:      "arp_requests_in",
 	ARPRepliesIn:       "arp_replies_in",
 	ARPRepliesOut:      "arp_replies_out",

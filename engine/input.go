@@ -53,6 +53,11 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 	if sender != 0 && ifc.Prefix.Contains(sender) && !a.SenderMAC().IsMulticast() {
 		if !l.learn.Push(Learned{Addr: sender, MAC: a.SenderMAC()}) {
 			l.c[DropLearnFull]++
+		} else if l.cfg.Learned != nil {
+			select {
+			case l.cfg.Learned <- struct{}{}:
+			default: // a wake-up is already pending
+			}
 		}
 	}
 	switch a.Op() {

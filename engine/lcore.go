@@ -61,16 +61,21 @@ const (
 
 // Config is shared, read-only, by every lcore.
 type Config struct {
-	Ifaces      []Iface
-	UDP         *[65536]Service // by destination port
-	Idle        Idle
-	IdleAfter   int
-	IdleSleep   time.Duration
-	ARPRetry    time.Duration // between requests for an unresolved next hop
-	ARPTries    int           // requests before pending packets are dropped
-	ARPPending  int           // packets held per lcore awaiting resolution
-	ICMPRate    int           // ICMP errors per second per lcore
-	Neigh       *ipv4.Neighbours
+	Ifaces     []Iface
+	UDP        *[65536]Service // by destination port
+	Idle       Idle
+	IdleAfter  int
+	IdleSleep  time.Duration
+	ARPRetry   time.Duration // between requests for an unresolved next hop
+	ARPTries   int           // requests before pending packets are dropped
+	ARPPending int           // packets held per lcore awaiting resolution
+	ICMPRate   int           // ICMP errors per second per lcore
+	Neigh      *ipv4.Neighbours
+	// Learned, if set, is signalled (without blocking) when an lcore has
+	// learned a neighbour, so that the control goroutine calls
+	// Control.Tick at once instead of polling for it: an idle control
+	// loop then wakes rarely and does not preempt the lcores.
+	Learned     chan struct{}
 	TCP         tcp.Config
 	TCPServices []TCPService
 	// Owner maps a TCP flow to the lcore that owns it; nil with one lcore.
@@ -183,6 +188,9 @@ func (l *Lcore) Poll(now int64) int {
 	work := 0
 	for i, q := range l.queues {
 		n := q.Poll()
+		if n > 0 {
+			l.c[RxBursts]++
+		}
 		for j := 0; j < n; j++ {
 			b, data, meta := q.Packet(j)
 			l.input(i, q, b, data, meta, now)

@@ -46,6 +46,10 @@ type job interface {
 }
 
 // serve runs the stack until a signal or, with a job, until it is done.
+// controlEvery is how often the control goroutine looks at the neighbour
+// table's ages and at the job when nothing wakes it sooner.
+const controlEvery = 50 * time.Millisecond
+
 func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 	if err := checkHost(cfg); err != nil {
 		return err
@@ -84,6 +88,7 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 		ARPPending: cfg.ARP.Pending,
 		ICMPRate:   1000,
 		Neigh:      ipv4.NewNeighbours(cfg.ARP.Entries, cfg.ARP.Timeout),
+		Learned:    make(chan struct{}, 1),
 	}
 	// With several lcores every TCP flow has an owner: the same Toeplitz
 	// key and table in the devices (where they do RSS) and in software.
@@ -160,7 +165,10 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 	ctl := &engine.Control{Neigh: ecfg.Neigh, Lcores: s.lcores}
-	tick := time.NewTicker(time.Millisecond)
+	// The control goroutine shares the CPUs with polling lcores: it runs
+	// when an lcore has learned a neighbour, and otherwise wakes rarely
+	// (neighbour expiry, the job's end), not a thousand times a second.
+	tick := time.NewTicker(controlEvery)
 	defer tick.Stop()
 	var stats <-chan time.Time
 	if cfg.Engine.StatsInterval > 0 {
@@ -175,6 +183,8 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 			s.reportHash()
 		case <-usr1:
 			s.listConnections()
+		case <-ecfg.Learned:
+			ctl.Tick(clock())
 		case <-tick.C:
 			ctl.Tick(clock())
 			if j != nil && j.done() {

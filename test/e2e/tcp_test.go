@@ -492,3 +492,67 @@ trusted_link = %t
 		t.Errorf("the checking server counted no bad checksums from a trusted client; client:\n%s", out)
 	}
 }
+
+// TestBenchWorkloads runs every pmd bench workload for a second against a
+// pmd server over net_memif (and raw against pmd fwd): each must report
+// a rate and no errors, the check that scripts/bench measures something.
+func TestBenchWorkloads(t *testing.T) {
+	tp := newTopo(t, 27)
+	sock := fmt.Sprintf("/tmp/pmd-e2e-%d.sock", os.Getpid())
+	t.Cleanup(func() { os.Remove(sock) })
+	conf := func(role, addr, extra string) string {
+		return fmt.Sprintf(`[eal]
+lcores = [0]
+args = ["--no-pci", "--in-memory"]
+
+[engine]
+stats_interval = "0s"
+idle = "yield"
+
+[[port]]
+device = "net_memif0,role=%s,socket=%s,socket-abstract=no"
+address = "%s/24"
+trusted_link = true
+
+[tcp]
+tw_reuse = true
+%s`, role, sock, addr, extra)
+	}
+	services := tcpServices + "\n[[service]]\nkind = \"chargen\"\nport = 19\n"
+	rateRe := regexp.MustCompile(`rate=([0-9.e+]+) .*errors=([0-9]+)`)
+	run := func(mode string, args ...string) {
+		t.Helper()
+		os.Remove(sock)
+		var srv *proc
+		if mode == "fwd" {
+			srv = tp.startPMDArgs(conf("server", "198.18.33.1", ""), "fwd")
+		} else {
+			srv = tp.startPMD(conf("server", "198.18.33.1", services))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := append([]string{"netns", "exec", tp.pmdNS, pmdBin, "bench", "-c", writeConf(t, conf("client", "198.18.33.2", "")),
+			"-connect", "198.18.33.1", "-duration", "1s", "-warmup", "500ms"}, args...)
+		out, err := exec.CommandContext(ctx, "ip", cmd...).CombinedOutput()
+		srv.stop(t)
+		if err != nil {
+			t.Fatalf("pmd bench %v: %v\n%s", args, err, out)
+		}
+		m := rateRe.FindStringSubmatch(lastLine(string(out), "RESULT"))
+		if m == nil {
+			t.Fatalf("pmd bench %v: no RESULT line:\n%s", args, out)
+		}
+		rate, _ := strconv.ParseFloat(m[1], 64)
+		t.Logf("%v: rate %.4g, errors %s", args, rate, m[2])
+		if rate <= 0 || m[2] != "0" {
+			t.Errorf("pmd bench %v: rate %s, errors %s", args, m[1], m[2])
+		}
+	}
+	run("run", "-workload", "rr", "-size", "64", "-conns", "16")
+	run("run", "-workload", "rr", "-size", "1000", "-conns", "4", "-depth", "4")
+	run("run", "-workload", "crr", "-size", "64", "-conns", "8")
+	run("run", "-workload", "stream-up", "-conns", "2")
+	run("run", "-workload", "stream-down", "-conns", "2")
+	run("run", "-workload", "http", "-conns", "8")
+	run("fwd", "-workload", "raw", "-size", "64", "-conns", "64")
+}

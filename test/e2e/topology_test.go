@@ -193,9 +193,16 @@ func writeConf(t *testing.T, conf string) string {
 // startPMD runs pmd in the pmd namespace and waits until its lcores run.
 // It is stopped (by its PID) when t ends if the test has not stopped it.
 func (tp *topo) startPMD(conf string) *proc {
+	tp.t.Helper()
+	return tp.startPMDArgs(conf)
+}
+
+// startPMDArgs is startPMD with a subcommand (fwd) and its arguments first.
+func (tp *topo) startPMDArgs(conf string, args ...string) *proc {
 	t := tp.t
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", tp.pmdNS, pmdBin, "-c", writeConf(t, conf))
+	args = append(append([]string{"netns", "exec", tp.pmdNS, pmdBin}, args...), "-c", writeConf(t, conf))
+	cmd := exec.Command("ip", args...)
 	p := &proc{cmd: cmd, done: make(chan error, 1)}
 	r, w := io.Pipe()
 	cmd.Stdout, cmd.Stderr = w, w

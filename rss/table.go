@@ -47,37 +47,3 @@ type Owner struct {
 func (o *Owner) Of(src, dst ipv4.Addr, sport, dport uint16) int {
 	return o.T.Lookup(o.H.HashTuple(src, dst, sport, dport))
 }
-
-// HomePort picks a local source port for an active open from local to
-// remote:rport such that the replies, hashed as received (Of(remote, local,
-// rport, port)), are owned by lcore want. It tries the ports in [lo, hi]
-// from start upwards, wrapping around to lo, and returns the first one that
-// hashes home and that inUse does not reject (inUse says a tuple is taken:
-// in the connection table or in TIME-WAIT; nil means none is). A start
-// outside [lo, hi] begins at lo. It reports false if no port in the range
-// is both home and free, or if lo > hi. It does not allocate.
-func (o *Owner) HomePort(local, remote ipv4.Addr, rport uint16, want int, lo, hi, start uint16, inUse func(port uint16) bool) (port uint16, ok bool) {
-	if lo > hi {
-		return 0, false
-	}
-	if start < lo || start > hi {
-		start = lo
-	}
-	// Only the local port varies: hash the rest once. The local port is
-	// the destination port of a received packet.
-	base := o.H.HashIPv4(remote, local) ^ o.H.t[8][byte(rport>>8)] ^ o.H.t[9][byte(rport)]
-	hiByte, loByte := &o.H.t[10], &o.H.t[11]
-	n := int(hi) - int(lo) + 1
-	p := int(start)
-	for range n {
-		port := uint16(p)
-		h := base ^ hiByte[byte(port>>8)] ^ loByte[byte(port)]
-		if o.T.Lookup(h) == want && (inUse == nil || !inUse(port)) {
-			return port, true
-		}
-		if p++; p > int(hi) {
-			p = int(lo)
-		}
-	}
-	return 0, false
-}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	pmdclock "pmd/clock"
 	"pmd/config"
 	"pmd/dev"
 	"pmd/eal"
@@ -143,12 +144,16 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 		}
 	}
 
+	// Every lcore reads a clock of its own (the time-stamp counter where
+	// the kernel trusts it); the control goroutine the monotonic clock
+	// they are anchored to.
 	epoch := time.Now()
 	clock := func() int64 { return int64(time.Since(epoch)) }
 	for i, cpu := range cfg.EAL.Lcores {
 		l := s.lcores[i]
+		ck := pmdclock.New(epoch)
 		el, err := eal.StartLcore(cpu, func(*eal.Lcore) error {
-			l.Run(&s.stop, clock)
+			l.Run(&s.stop, ck.Now)
 			return nil
 		})
 		if err != nil {

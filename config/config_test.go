@@ -48,7 +48,7 @@ func TestMinimalDefaults(t *testing.T) {
 			StatsInterval: time.Second,
 			MbufCache:     256,
 		},
-		ARP: ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 64},
+		ARP: ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 512},
 		TCP: defaultTCP(),
 		RSS: RSS{Key: "symmetric", RETASize: 128},
 		Ports: []Port{{

@@ -301,7 +301,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 	eng.integer("mbufs", &c.Engine.Mbufs)
 	eng.integer("mbuf_cache", &c.Engine.MbufCache)
 
-	c.ARP = ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 64}
+	c.ARP = ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 512}
 	arp := root.sub("arp")
 	arp.known("timeout", "entries", "retry", "pending")
 	arp.duration("timeout", &c.ARP.Timeout)

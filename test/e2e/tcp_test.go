@@ -387,21 +387,9 @@ func TestTCPTwoLcores(t *testing.T) {
 // every packet arrives on its owner's queue: nothing is steered.
 func TestMemifZeroSteering(t *testing.T) {
 	tp := newTopo(t, 25)
-	sock := fmt.Sprintf("/tmp/pmd-e2e-%d.sock", os.Getpid())
-	t.Cleanup(func() { os.Remove(sock) })
+	sock := memifSocket(t)
 	conf := func(role, addr, extra string) string {
-		return fmt.Sprintf(`[eal]
-lcores = [0, 1]
-args = ["--no-pci", "--in-memory"]
-
-[engine]
-stats_interval = "0s"
-
-[[port]]
-device = "net_memif0,role=%s,socket=%s,socket-abstract=no"
-address = "%s/24"
-queues = 2
-%s`, role, sock, addr, extra)
+		return memifConf(role, sock, addr, "[0, 1]", "queues = 2\n", extra)
 	}
 	srv := tp.startPMD(conf("server", "198.18.31.1", tcpServices))
 	tp.pmdAddr = "198.18.31.1"
@@ -421,6 +409,31 @@ queues = 2
 			}
 		}
 	}
+}
+
+// memifSocket is a path for a memif control socket, removed when t ends.
+func memifSocket(t *testing.T) string {
+	sock := fmt.Sprintf("/tmp/pmd-e2e-%d.sock", os.Getpid())
+	t.Cleanup(func() { os.Remove(sock) })
+	return sock
+}
+
+// memifConf is the configuration of one end of a net_memif link between
+// two pmd processes: role server or client, our address, the lcores, more
+// port keys (portKeys) and what follows the port (rest).
+func memifConf(role, sock, addr, lcores, portKeys, rest string) string {
+	return fmt.Sprintf(`[eal]
+lcores = %s
+args = ["--no-pci", "--in-memory"]
+
+[engine]
+stats_interval = "0s"
+idle = "yield"
+
+[[port]]
+device = "net_memif0,role=%s,socket=%s,socket-abstract=no"
+address = "%s/24"
+%s%s`, lcores, role, sock, addr, portKeys, rest)
 }
 
 // runClientRaw runs pmd client in the pmd namespace against addr.
@@ -446,22 +459,9 @@ func (tp *topo) runClientRaw(t *testing.T, conf, addr string, conns, nbytes int)
 // frames, whose checksums were never computed, by its checksum counters.
 func TestMemifTrustedLink(t *testing.T) {
 	tp := newTopo(t, 26)
-	sock := fmt.Sprintf("/tmp/pmd-e2e-%d.sock", os.Getpid())
-	t.Cleanup(func() { os.Remove(sock) })
+	sock := memifSocket(t)
 	conf := func(role, addr string, trusted bool, extra string) string {
-		return fmt.Sprintf(`[eal]
-lcores = [0]
-args = ["--no-pci", "--in-memory"]
-
-[engine]
-stats_interval = "0s"
-idle = "yield"
-
-[[port]]
-device = "net_memif0,role=%s,socket=%s,socket-abstract=no"
-address = "%s/24"
-trusted_link = %t
-%s`, role, sock, addr, trusted, extra)
+		return memifConf(role, sock, addr, "[0]", fmt.Sprintf("trusted_link = %t\n", trusted), extra)
 	}
 	srv := tp.startPMD(conf("server", "198.18.32.1", true, tcpServices))
 	if !strings.Contains(srv.output(), "trusted link") {
@@ -498,25 +498,9 @@ trusted_link = %t
 // a rate and no errors, the check that scripts/bench measures something.
 func TestBenchWorkloads(t *testing.T) {
 	tp := newTopo(t, 27)
-	sock := fmt.Sprintf("/tmp/pmd-e2e-%d.sock", os.Getpid())
-	t.Cleanup(func() { os.Remove(sock) })
+	sock := memifSocket(t)
 	conf := func(role, addr, extra string) string {
-		return fmt.Sprintf(`[eal]
-lcores = [0]
-args = ["--no-pci", "--in-memory"]
-
-[engine]
-stats_interval = "0s"
-idle = "yield"
-
-[[port]]
-device = "net_memif0,role=%s,socket=%s,socket-abstract=no"
-address = "%s/24"
-trusted_link = true
-
-[tcp]
-tw_reuse = true
-%s`, role, sock, addr, extra)
+		return memifConf(role, sock, addr, "[0]", "trusted_link = true\n", "\n[tcp]\ntw_reuse = true\n"+extra)
 	}
 	services := tcpServices + "\n[[service]]\nkind = \"chargen\"\nport = 19\n"
 	rateRe := regexp.MustCompile(`rate=([0-9.e+]+) .*errors=([0-9]+)`)

@@ -78,6 +78,7 @@ type Conn struct {
 	finSeq      Seq
 	finRcvd     bool // a FIN arrived, maybe ahead of data
 	readClosed  bool // the application closed: further data gets a reset
+	inRecv      bool // the handler's Recv is running
 
 	// options
 	tsOK        bool
@@ -223,10 +224,27 @@ func (c *Conn) CloseWrite() {
 
 // Close is CloseWrite, and the application takes no more data: data that
 // still arrives is answered with a reset (RFC 9293 3.10.4 and common
-// practice).
+// practice). So is a Close that leaves received data unread, so that the
+// peer learns it was lost (RFC 1122 4.2.2.13); called from Recv, Close
+// counts what Recv returns as read.
 func (c *Conn) Close() {
 	c.readClosed = true
+	if c.unread > 0 && !c.inRecv && c.resetUnread() {
+		return
+	}
 	c.CloseWrite()
+}
+
+// resetUnread aborts a connection closed with received data unread, in the
+// states where a reset reaches the peer; it reports whether it did.
+func (c *Conn) resetUnread() bool {
+	switch c.state {
+	case Established, FinWait1, FinWait2, CloseWait:
+		c.s.C[ClosedUnread]++
+		c.Abort()
+		return true
+	}
+	return false
 }
 
 // Abort resets the connection at once (RFC 9293 ABORT).

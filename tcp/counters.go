@@ -22,6 +22,7 @@ const (
 	ChallengeAcks
 	ChallengeAcksLimited
 	TimeWaitReused
+	ClosedUnread // resets for a Close that left received data unread
 	KeepaliveProbes
 	WindowProbes
 	DupAcks
@@ -57,6 +58,7 @@ var counterNames = [NumCounters]string{
 	ChallengeAcks:        "tcp_challenge_acks",
 	ChallengeAcksLimited: "tcp_challenge_acks_limited",
 	TimeWaitReused:       "tcp_time_wait_reused",
+	ClosedUnread:         "tcp_closed_unread",
 	KeepaliveProbes:      "tcp_keepalive_probes",
 	WindowProbes:         "tcp_window_probes",
 	DupAcks:              "tcp_dup_acks",

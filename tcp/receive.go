@@ -14,9 +14,14 @@ func (c *Conn) receive(seg *Segment, now int64) {
 	}
 	c.rcvNxt = c.rcvNxt.Add(uint32(len(data)))
 	if c.unread == 0 && len(c.ooo) == 0 && c.handler != nil {
+		c.inRecv = true
 		k := c.handler.Recv(c, data)
+		c.inRecv = false
 		if c.state == Closed {
 			return
+		}
+		if k < len(data) && c.readClosed && c.resetUnread() {
+			return // closed from Recv without taking everything
 		}
 		if k < len(data) {
 			if !c.ensureRcv() {
@@ -131,14 +136,19 @@ func (c *Conn) mergeOOO() {
 // avoidance, RFC 9293 3.8.6.2.2).
 func (c *Conn) deliver() {
 	before := c.rcvWindow()
-	for c.unread > 0 && c.handler != nil {
+	for c.unread > 0 && c.handler != nil && !c.readClosed {
 		a, b := c.rcv.peek(0, c.unread)
+		c.inRecv = true
 		k := c.handler.Recv(c, a)
+		c.inRecv = false
 		if c.state == Closed {
 			return
 		}
 		c.rcv.discard(k)
 		c.unread -= k
+		if c.readClosed && c.unread > 0 && c.resetUnread() {
+			return // closed from Recv without taking everything
+		}
 		if k < len(a) || len(b) == 0 {
 			break
 		}

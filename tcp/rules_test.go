@@ -593,6 +593,49 @@ func TestCloseThenData(t *testing.T) {
 	}
 }
 
+// TestCloseUnread: a Close that leaves received data unread resets the
+// connection, so that the peer learns the data was lost (RFC 1122
+// 4.2.2.13); data the handler took inside Recv counts as read.
+func TestCloseUnread(t *testing.T) {
+	t.Run("after Recv", func(t *testing.T) {
+		f := established(t, Config{}, optsNone)
+		f.app.take = 2
+		f.send(f.dataSeg(f.p, f.u, []byte("hello")))
+		f.p += 5
+		if f.c.Unread() != 3 {
+			t.Fatalf("unread %d, want 3", f.c.Unread())
+		}
+		f.c.Close()
+		f.expect(Segment{Flags: FlagRST, Seq: f.u})
+		f.flush()
+		f.expectNothing()
+		f.expectGone()
+		f.counter(ClosedUnread, 1)
+		if f.app.closed != 1 || !errors.Is(f.app.err, ErrAborted) {
+			t.Fatalf("Closed %d, err %v", f.app.closed, f.app.err)
+		}
+	})
+	t.Run("in Recv, all taken", func(t *testing.T) {
+		f := established(t, Config{}, optsNone)
+		f.app.onRecv = func(c *Conn, d []byte) int { c.Close(); return len(d) }
+		f.send(f.dataSeg(f.p, f.u, []byte("bye")))
+		f.p += 3
+		f.flush()
+		f.expect(Segment{Flags: FlagFIN | FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+		f.counter(ClosedUnread, 0)
+	})
+	t.Run("in Recv, part taken", func(t *testing.T) {
+		f := established(t, Config{}, optsNone)
+		f.app.onRecv = func(c *Conn, d []byte) int { c.Close(); return 1 }
+		f.send(f.dataSeg(f.p, f.u, []byte("bye")))
+		f.expect(Segment{Flags: FlagRST, Seq: f.u})
+		f.flush()
+		f.expectNothing()
+		f.expectGone()
+		f.counter(ClosedUnread, 1)
+	})
+}
+
 // TestAbort: ABORT sends <SEQ=SND.NXT><CTL=RST> at once and the
 // application hears ErrAborted (RFC 9293 3.10.5).
 func TestAbort(t *testing.T) {

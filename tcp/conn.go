@@ -123,6 +123,7 @@ type Conn struct {
 	lastRecv   int64
 	closeErr   error
 	notified   bool // Open was called
+	synTimeout bool // our SYN or SYN-ACK was sent again on a timeout
 }
 
 func (c *Conn) reset(s *Stack, id FourTuple, h Handler) {

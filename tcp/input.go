@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"pmd/ipv4"
 )
 
@@ -185,9 +187,18 @@ func (c *Conn) open(now int64) {
 		c.listener = nil
 	}
 	c.notified = true
+	// A handshake that needed a retransmission and gave no RTT sample
+	// starts the data with an RTO of 3 s, not the backed-off one (RFC
+	// 6298 5.7: the initial 1 s may have been too short for this path).
+	if c.synTimeout && c.srtt == 0 && c.s.cfg.InitialRTO < synFallbackRTO {
+		c.rto = min(max(int64(synFallbackRTO), int64(c.s.cfg.MinRTO)), int64(c.s.cfg.MaxRTO))
+	}
 	c.armKeepalive(now)
 	c.handler.Open(c)
 }
+
+// synFallbackRTO is RFC 6298's RTO once a SYN timed out (section 5.7).
+const synFallbackRTO = 3 * time.Second
 
 // input processes a segment for an existing connection (RFC 9293
 // 3.10.7.3 for SYN-SENT, 3.10.7.4 for the others).

@@ -67,7 +67,7 @@ func (c *Conn) sendSYN(now int64) {
 		c.sndNxt = c.iss + 1
 	}
 	c.sndMax = MaxSeq(c.sndMax, c.iss+1)
-	if !c.rttTiming {
+	if !c.rttTiming && !c.synTimeout { // Karn: time only the first SYN
 		c.rttTiming, c.rttSeq, c.rttStart = true, c.iss, now
 	}
 	c.tRtx = now + c.rto

@@ -186,6 +186,7 @@ func (c *Conn) retransmitTimeout(now int64) {
 	c.rto = min(c.rto*2, int64(c.s.cfg.MaxRTO))
 	c.rttTiming = false // Karn: no sample from a retransmitted segment
 	if c.state == SynSent || c.state == SynReceived {
+		c.synTimeout = true
 		c.sendSYN(now)
 		return
 	}

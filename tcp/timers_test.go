@@ -523,3 +523,41 @@ func TestShrunkWindow(t *testing.T) {
 	}
 	f.out.reset()
 }
+
+// TestSynTimeoutRTO: once a SYN has timed out, a handshake that gave no
+// RTT sample starts the data with an RTO of 3 s, not the backed-off 2 s
+// (RFC 6298 5.7), and the first data retransmission waits that long. A
+// handshake that did not time out keeps its measured RTO.
+func TestSynTimeoutRTO(t *testing.T) {
+	t.Run("after a timeout", func(t *testing.T) {
+		f := newFixture(t, Config{})
+		f.synSent()
+		f.waitTimer(time.Second)
+		if syn := f.peek(); syn.Flags != FlagSYN || syn.Seq != f.iss {
+			t.Fatalf("after 1 s: %v, want our SYN again", syn.Flags)
+		} else {
+			f.expect(syn)
+		}
+		// No timestamps: the retransmitted SYN gives no sample (Karn).
+		f.send(Segment{Flags: FlagSYN | FlagACK, Seq: f.irs, Ack: f.iss + 1, Window: optsNone.synWindow(), Opts: f.synAckOpts(optsNone)})
+		f.negotiated(optsNone)
+		f.u, f.p = f.iss+1, f.irs+1
+		f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+		f.expectState(Established)
+		if rto := f.c.Info().RTO; rto != 3*time.Second {
+			t.Fatalf("RTO %v after the handshake, want 3s", rto)
+		}
+		f.c.Write([]byte("abc"))
+		f.flush()
+		seg := Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("abc")}
+		f.expect(seg)
+		f.expectTimer(3*time.Second, seg)
+	})
+	t.Run("without", func(t *testing.T) {
+		f := newFixture(t, Config{})
+		f.activeOpen(optsNone)
+		if rto := f.c.Info().RTO; rto >= time.Second {
+			t.Fatalf("RTO %v after a prompt handshake, want the measured one", rto)
+		}
+	})
+}

@@ -112,7 +112,7 @@ func (s *Spec) Validate() error {
 // the sampler while the worker writes.
 type Meter struct {
 	Txns   atomic.Uint64 // transactions (rr, http) or connections (crr)
-	Bytes  atomic.Uint64 // payload bytes received (stream-down) or acknowledged (stream-up)
+	Bytes  atomic.Uint64 // payload bytes received (stream-down) or taken into the send buffer (stream-up: room frees as ACKs arrive, so over a run this is what was acknowledged, within one buffer)
 	Errors atomic.Uint64
 	_      [40]byte
 }

@@ -46,11 +46,11 @@ type job interface {
 	done() bool
 }
 
-// serve runs the stack until a signal or, with a job, until it is done.
 // controlEvery is how often the control goroutine looks at the neighbour
 // table's ages and at the job when nothing wakes it sooner.
 const controlEvery = 50 * time.Millisecond
 
+// serve runs the stack until a signal or, with a job, until it is done.
 func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 	if err := checkHost(cfg); err != nil {
 		return err

@@ -13,6 +13,7 @@ const (
 	RxBytes
 	TxBytes
 	RxBursts // polls that received at least one packet: rx_packets/rx_bursts is the mean burst
+	Polls    // poll iterations: 1 - rx_bursts/polls is the share of polls that found nothing
 	ARPRequestsIn
 	ARPRepliesIn
 	ARPRepliesOut
@@ -64,6 +65,7 @@ var counterNames = [NumCounters]string{
 	RxBytes:            "rx_bytes",
 	TxBytes:            "tx_bytes",
 	RxBursts:           "rx_bursts",
+	Polls:              "polls",
 	ARPRequestsIn:      "arp_requests_in",
 	ARPRepliesIn:       "arp_replies_in",
 	ARPRepliesOut:      "arp_replies_out",

@@ -186,6 +186,7 @@ func (l *Lcore) Poll(now int64) int {
 	}
 	sent := l.sent
 	work := 0
+	l.c[Polls]++
 	for i, q := range l.queues {
 		n := q.Poll()
 		if n > 0 {

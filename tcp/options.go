@@ -76,6 +76,12 @@ func MaxSACKBlocks(hasTS bool) int {
 // Scale shift above 14 is read as 14 (RFC 7323 2.3). An MSS of 0 reads as
 // absent.
 func ParseOptions(b []byte, o *Options) error {
+	// Every segment of an established connection with timestamps carries
+	// exactly NOP, NOP, TS (RFC 7323 appendix A): take it in one step.
+	if len(b) == 2+optTSLen && binary.BigEndian.Uint32(b) == tsOnlyPrefix {
+		*o = Options{HasTS: true, TSVal: binary.BigEndian.Uint32(b[4:]), TSEcr: binary.BigEndian.Uint32(b[8:])}
+		return nil
+	}
 	*o = Options{}
 	for i := 0; i < len(b); {
 		kind := b[i]
@@ -138,6 +144,16 @@ func ParseOptions(b []byte, o *Options) error {
 	return nil
 }
 
+// tsOnlyPrefix is the first word of the options of a segment that carries
+// timestamps and nothing else: NOP, NOP, kind 8, length 10.
+const tsOnlyPrefix = optNOP<<24 | optNOP<<16 | optTS<<8 | optTSLen
+
+// tsOnly reports whether the options are timestamps alone, the common case
+// of an established connection.
+func (o *Options) tsOnly() bool {
+	return o.HasTS && o.MSS == 0 && !o.SACKPermitted && !o.HasWScale && o.NSACK <= 0
+}
+
 // layout returns the bytes Encode writes before the SACK blocks, and how
 // many SACK blocks it writes: NSACK taken into 0..4, and fewer if they would
 // not fit in MaxOptionsLen with the rest.
@@ -160,6 +176,9 @@ func (o *Options) layout() (rest, nsack int) {
 // Len returns the number of bytes Encode writes: a multiple of 4, at most
 // MaxOptionsLen.
 func (o *Options) Len() int {
+	if o.tsOnly() {
+		return 2 + optTSLen
+	}
 	rest, n := o.layout()
 	if n > 0 {
 		rest += 4 + n*sackBlockLen
@@ -182,6 +201,13 @@ func (o *Options) Len() int {
 // fit in MaxOptionsLen with the rest are left off from the last: the caller
 // keeps NSACK within MaxSACKBlocks.
 func (o *Options) Encode(b []byte) int {
+	if o.tsOnly() {
+		_ = b[2+optTSLen-1]
+		binary.BigEndian.PutUint32(b, tsOnlyPrefix)
+		binary.BigEndian.PutUint32(b[4:], o.TSVal)
+		binary.BigEndian.PutUint32(b[8:], o.TSEcr)
+		return 2 + optTSLen
+	}
 	_, nsack := o.layout()
 	i := 0
 	if o.MSS != 0 {

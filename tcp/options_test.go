@@ -2,6 +2,8 @@ package tcp
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -235,5 +237,38 @@ func TestParseOptionsMSSZeroIsAbsent(t *testing.T) {
 	var o Options
 	if err := ParseOptions(wireHex("02 04 00 00"), &o); err != nil || o != (Options{}) || o.Len() != 0 {
 		t.Errorf("MSS 0: %+v, %v", o, err)
+	}
+}
+
+// The one-step path for NOP, NOP, TS must agree with the general parser,
+// which it bypasses: the same bytes followed by End of Option List take
+// the general path.
+func TestParseOptionsTimestampFastPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		b := []byte{optNOP, optNOP, optTS, optTSLen, 0, 0, 0, 0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint64(b[4:], rng.Uint64())
+		var fast, slow Options
+		errFast := ParseOptions(b, &fast)
+		errSlow := ParseOptions(append(b, optEOL), &slow)
+		if errFast != nil || errSlow != nil || fast != slow || !fast.HasTS {
+			t.Fatalf("% x: fast %+v %v, general %+v %v", b, fast, errFast, slow, errSlow)
+		}
+		out := make([]byte, MaxOptionsLen)
+		if n := fast.Encode(out); n != len(b) || !bytes.Equal(out[:n], b) || fast.Len() != n {
+			t.Fatalf("encode of %+v: % x, want % x", fast, out[:n], b)
+		}
+	}
+	// Near misses go the general way and still parse as before.
+	for _, b := range [][]byte{
+		{optNOP, optNOP, optTS, optTSLen, 1, 2, 3, 4, 5, 6, 7},                       // short
+		{optNOP, optNOP, optTS, 9, 1, 2, 3, 4, 5, 6, 7, 8},                           // wrong length
+		{optNOP, optNOP, optNOP, optNOP, optNOP, optNOP, optNOP, optNOP, 1, 1, 1, 1}, // padding only
+	} {
+		var o Options
+		err := ParseOptions(b, &o)
+		if o.HasTS {
+			t.Errorf("% x: parsed a timestamp (%+v, %v)", b, o, err)
+		}
 	}
 }

@@ -98,17 +98,20 @@ func (w *wheel) next() int64 {
 // case, a retransmission or delayed-ACK deadline pushed later by every
 // segment, costs a comparison instead of a wheel move per segment.
 func (c *Conn) schedule() {
-	at := int64(0)
-	for _, t := range [...]int64{c.tRtx, c.tPersist, c.tDelack, c.tKeep, c.tWait} {
-		if t != 0 && (at == 0 || t < at) {
-			at = t
-		}
-	}
+	at := earliest(earliest(c.tRtx, c.tPersist), earliest(earliest(c.tDelack, c.tKeep), c.tWait))
 	if at == 0 || c.wSlot >= 0 && c.wAt <= at {
 		return
 	}
 	c.s.wheel.remove(c)
 	c.s.wheel.add(c, at)
+}
+
+// earliest is the earlier of two timer deadlines, where 0 means unset.
+func earliest(a, b int64) int64 {
+	if a == 0 || b != 0 && b < a {
+		return b
+	}
+	return a
 }
 
 // onTimer runs the connection's due timers.

@@ -12,20 +12,44 @@ import (
 // the Ethernet and IPv4 headers in front of the segment, then the IPv4
 // header, the checksum (in software or offloaded) and next-hop resolution.
 type tcpOut struct {
-	l     *Lcore
-	port  int
-	hop   ipv4.Addr
-	frame []byte
+	l      *Lcore
+	port   int
+	hop    ipv4.Addr
+	frame  []byte
+	cached bool // the frame goes by path, not through sendVia
+	path   tcpPath
+}
+
+// tcpPath is the route and link header of the last destination TCP sent
+// to, kept while the neighbour entry behind it holds: a run of segments to
+// one peer (every connection from one client) resolves it once, not once
+// per segment.
+type tcpPath struct {
+	ok     bool
+	remote ipv4.Addr
+	port   int
+	eth    [ethLen]byte // destination, source, type
+	table  ipv4.NeighVersion
+	until  int64
 }
 
 const tcpHeadroom = ethLen + ipLen
 
 func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 	l := o.l
-	port, hop, ok := l.Route(id.Remote)
-	if !ok {
-		l.c[DropNoRoute]++
-		return 0, nil, false
+	p := &o.path
+	var port int
+	if p.ok && p.remote == id.Remote && l.now < p.until && l.cfg.Neigh.Version() == p.table {
+		port, o.cached = p.port, true
+	} else {
+		var hop ipv4.Addr
+		var ok bool
+		port, hop, ok = l.Route(id.Remote)
+		if !ok {
+			l.c[DropNoRoute]++
+			return 0, nil, false
+		}
+		o.hop, o.cached = hop, o.learnPath(id.Remote, port, hop)
 	}
 	q := l.queues[port]
 	b, data, ok := q.Alloc()
@@ -38,8 +62,26 @@ func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 		l.c[DropNoMbuf]++
 		return 0, nil, false
 	}
-	o.port, o.hop, o.frame = port, hop, data[:tcpHeadroom+n]
+	o.port, o.frame = port, data[:tcpHeadroom+n]
 	return uintptr(b), o.frame[tcpHeadroom:], true
+}
+
+// learnPath remembers remote's route if its next hop is resolved, and
+// reports whether it did.
+func (o *tcpOut) learnPath(remote ipv4.Addr, port int, hop ipv4.Addr) bool {
+	l := o.l
+	p := &o.path
+	mac, until, v, ok := l.cfg.Neigh.LookupVersion(hop, l.now)
+	p.ok = ok
+	if !ok {
+		return false
+	}
+	p.remote, p.port, p.table, p.until = remote, port, v, until
+	eth := ipv4.Ethernet(p.eth[:])
+	eth.SetDst(mac)
+	eth.SetSrc(l.cfg.Ifaces[port].MAC)
+	eth.SetType(ipv4.EtherTypeIPv4)
+	return true
 }
 
 func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
@@ -59,6 +101,11 @@ func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 	}
 	l.ipID++
 	ipv4.IPv4Repr{Src: id.Local, Dst: id.Remote, Protocol: ipv4.ProtoTCP, TTL: replyTTL, ID: l.ipID, DontFragment: true, PayloadLen: n}.Encode(frame[ethLen:], *caps)
+	if o.cached {
+		copy(frame, o.path.eth[:])
+		l.send(l.queues[o.port], dev.Buf(tok), tcpHeadroom+n, off.WithL3Len(ipLen))
+		return
+	}
 	l.sendVia(o.port, o.hop, dev.Buf(tok), frame, tcpHeadroom+n, off.WithL3Len(ipLen), l.now)
 }
 

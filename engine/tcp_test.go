@@ -297,3 +297,62 @@ func BenchmarkEchoBurst(b *testing.B) {
 		})
 	}
 }
+
+// TCP remembers the link header of its last destination; a neighbour
+// whose MAC address changes, or whose entry expires, must not be sent to
+// from that memory.
+func TestTCPPathFollowsNeighbour(t *testing.T) {
+	a := newHost(macA, ourIP, nil)
+	b := newHost(macB, peerIP, []TCPService{{Port: 7, Kind: Discard}})
+	k := &link{a: a, b: b, now: int64(time.Second)}
+	cl := &client{want: 1 << 30}
+	if _, err := a.l.TCP().Connect(ourIP, peerIP, 7, cl, k.now); err != nil {
+		t.Fatal(err)
+	}
+	if !k.run(1000, func() bool { return cl.c != nil }) {
+		t.Fatal("no connection")
+	}
+	k.run(10, func() bool { return false })
+	cl.c.SetNoDelay(true) // each write leaves at once
+	// frames writes n bytes and returns what a transmits in one poll
+	// (flushed at once: the device would send it at the next poll).
+	frames := func(n int) [][]byte {
+		cl.c.Write(make([]byte, n))
+		a.l.Poll(k.now)
+		a.q.Flush()
+		return a.q.Sent()
+	}
+	for _, f := range frames(100) {
+		if d := ipv4.Ethernet(f).Dst(); d != macB {
+			t.Fatalf("before the change: frame to %v, want %v", d, macB)
+		}
+	}
+	macC := ipv4.MAC{2, 0, 0, 0, 0, 0xc}
+	a.ctl.Neigh.Update(peerIP, macC, k.now)
+	sent := frames(100)
+	if len(sent) == 0 {
+		t.Fatal("nothing sent after the change")
+	}
+	for _, f := range sent {
+		if d := ipv4.Ethernet(f).Dst(); d != macC {
+			t.Fatalf("after the change: frame to %v, want %v", d, macC)
+		}
+	}
+	// Past the entry's lifetime (a minute here) the next hop is asked
+	// for again, and nothing goes to the old address.
+	k.now += int64(2 * time.Minute)
+	sent = frames(100)
+	arp := false
+	for _, f := range sent {
+		eth := ipv4.Ethernet(f)
+		switch eth.Type() {
+		case ipv4.EtherTypeARP:
+			arp = true
+		case ipv4.EtherTypeIPv4:
+			t.Fatalf("after expiry: IPv4 frame to %v", eth.Dst())
+		}
+	}
+	if !arp {
+		t.Fatalf("after expiry: no ARP request among %d frames", len(sent))
+	}
+}

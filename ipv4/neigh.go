@@ -68,6 +68,28 @@ func (n *Neighbours) Lookup(a Addr, now int64) (MAC, bool) {
 	return e[i].MAC, true
 }
 
+// NeighVersion identifies one state of a Neighbours table: every Update or
+// Expire that changes the table makes a new one. Comparable with ==.
+type NeighVersion struct{ p *[]Neighbour }
+
+// Version is the table's current state, for callers that keep an answer of
+// Lookup and must know when it may have changed.
+func (n *Neighbours) Version() NeighVersion { return NeighVersion{n.cur.Load()} }
+
+// LookupVersion is Lookup that also returns the time until which the answer
+// holds (when the entry expires unless refreshed) and the state of the
+// table it came from: while Version still returns v and now is before
+// until, Lookup would give the same answer.
+func (n *Neighbours) LookupVersion(a Addr, now int64) (m MAC, until int64, v NeighVersion, ok bool) {
+	p := n.cur.Load()
+	e := *p
+	i, found := search(e, a)
+	if !found || now-e[i].Seen > n.ttl {
+		return MAC{}, 0, NeighVersion{p}, false
+	}
+	return e[i].MAC, e[i].Seen + n.ttl, NeighVersion{p}, true
+}
+
 // Update records that a is at m at time now: it inserts the entry, or
 // changes or refreshes it. A full table first evicts its oldest entry. To
 // spare a copy per ARP packet, an entry that keeps its MAC address is only

@@ -10,6 +10,11 @@ type ring struct {
 }
 
 func (r *ring) cap() int  { return len(r.buf) }
+
+// wrap maps an index up to twice the capacity into the buffer. Buffers are
+// powers of two (bufPool sizes them so): a mask, not a division, on every
+// read and write.
+func (r *ring) wrap(i int) int { return i & (len(r.buf) - 1) }
 func (r *ring) free() int { return len(r.buf) - r.n }
 
 // append copies as much of b as fits behind the data and returns how much.
@@ -23,14 +28,14 @@ func (r *ring) append(b []byte) int {
 // writeAt copies b to offset off from head without changing n; the range
 // must lie within the capacity.
 func (r *ring) writeAt(off int, b []byte) {
-	i := (r.head + off) % len(r.buf)
+	i := r.wrap(r.head + off)
 	c := copy(r.buf[i:], b)
 	copy(r.buf, b[c:])
 }
 
 // peek returns the bytes at [off, off+n) as one or two slices.
 func (r *ring) peek(off, n int) (a, b []byte) {
-	i := (r.head + off) % len(r.buf)
+	i := r.wrap(r.head + off)
 	if i+n <= len(r.buf) {
 		return r.buf[i : i+n], nil
 	}
@@ -45,7 +50,7 @@ func (r *ring) readAt(off int, dst []byte) {
 
 // discard drops the n oldest bytes.
 func (r *ring) discard(n int) {
-	r.head = (r.head + n) % len(r.buf)
+	r.head = r.wrap(r.head + n)
 	r.n -= n // head keeps its place: out-of-order data may lie beyond n
 }
 

@@ -9,13 +9,13 @@ type ring struct {
 	n    int // bytes from head that hold data
 }
 
-func (r *ring) cap() int  { return len(r.buf) }
+func (r *ring) cap() int { return len(r.buf) }
 
 // wrap maps an index up to twice the capacity into the buffer. Buffers are
 // powers of two (bufPool sizes them so): a mask, not a division, on every
 // read and write.
 func (r *ring) wrap(i int) int { return i & (len(r.buf) - 1) }
-func (r *ring) free() int { return len(r.buf) - r.n }
+func (r *ring) free() int      { return len(r.buf) - r.n }
 
 // append copies as much of b as fits behind the data and returns how much.
 func (r *ring) append(b []byte) int {

@@ -22,6 +22,7 @@ type Queue struct {
 	c       *C.struct_pmd_q
 	caps    ipv4.ChecksumCaps
 	trusted bool // every frame's checksums count as good
+	flushAt int  // Send flushes once this many packets are queued
 }
 
 var _ dev.Queue = (*Queue)(nil)
@@ -32,7 +33,7 @@ func newQueue(port, queue uint16, burst int, pool unsafe.Pointer, caps ipv4.Chec
 	c.queue = C.uint16_t(queue)
 	c.burst = C.uint16_t(burst)
 	c.pool = (*C.struct_rte_mempool)(pool)
-	return &Queue{c: c, caps: caps, trusted: trusted}
+	return &Queue{c: c, caps: caps, trusted: trusted, flushAt: 2 * burst}
 }
 
 // release gives back every mbuf the queue holds and its C memory.
@@ -62,10 +63,17 @@ func mbuf(b dev.Buf) *C.struct_rte_mbuf {
 func handle(m *C.struct_rte_mbuf) dev.Buf { return dev.Buf(uintptr(unsafe.Pointer(m))) }
 
 // Poll flushes, frees, refills the allocation stash and receives a burst.
-func (q *Queue) Poll() int { return int(C.pmd_q_poll(q.c)) }
+func (q *Queue) Poll() int {
+	n := int(C.pmd_q_poll(q.c))
+	q.flushAt = int(q.c.ntx) + 2*int(q.c.burst)
+	return n
+}
 
 // Flush transmits what is queued.
-func (q *Queue) Flush() { C.pmd_q_flush(q.c) }
+func (q *Queue) Flush() {
+	C.pmd_q_flush(q.c)
+	q.flushAt = int(q.c.ntx) + 2*int(q.c.burst)
+}
 
 // Packet is received packet i of the last Poll.
 func (q *Queue) Packet(i int) (dev.Buf, []byte, dev.RxMeta) {
@@ -125,6 +133,16 @@ func (q *Queue) Send(b dev.Buf, n int, o dev.Offload) {
 	c.txlen[c.ntx] = C.uint16_t(n)
 	c.txoff[c.ntx] = C.uint16_t(o)
 	c.ntx++
+	// A sender with a wide window queues hundreds of frames in one poll:
+	// hand them to the device two bursts at a time, while they are still
+	// in the cache, not all at the next poll. (An rr lcore sends about one
+	// burst per poll and keeps its single crossing into C per poll.) What
+	// the device refuses stays queued; the next attempt waits for two more
+	// bursts, not for the next packet.
+	if int(c.ntx) >= q.flushAt {
+		C.pmd_q_flush(c)
+		q.flushAt = int(c.ntx) + 2*int(c.burst)
+	}
 }
 
 // Free releases b on the next flush (in bulk).

@@ -30,10 +30,13 @@ import (
 // with rte_strerror's text.
 type Error struct {
 	Op   string
-	Code int // positive errno-style value
+	Code int // positive errno-style value; 0: the driver returned -1 and set no rte_errno
 }
 
 func (e *Error) Error() string {
+	if e.Code == 0 {
+		return e.Op + ": failed, and the driver gave no reason (returned -1, rte_errno 0)"
+	}
 	return fmt.Sprintf("%s: %s (%d)", e.Op, StrError(e.Code), e.Code)
 }
 

@@ -320,6 +320,9 @@ func (r *RSS) keyOrNil() []byte {
 // equal when the device's table is at least as large).
 func (p *Port) Start(rss *RSS) error {
 	if err := eal.Errno("rte_eth_dev_start", int(C.rte_eth_dev_start(C.uint16_t(p.ID)))); err != nil {
+		if strings.HasPrefix(p.Devargs, "net_memif") && strings.Contains(p.Devargs, "role=client") {
+			return fmt.Errorf("port %d (%s): %w: a net_memif client needs its server running, on the same socket, before it starts", p.ID, p.Devargs, err)
+		}
 		return fmt.Errorf("port %d (%s): %w", p.ID, p.Devargs, err)
 	}
 	p.started = true

@@ -228,6 +228,14 @@ func TestFailsOnBadConfig(t *testing.T) {
 	pmdFails(t, tp.pmdNS, tp.conf("[0]", 3, ""), "port[0].queues")
 }
 
+// A net_memif client with no server on its socket fails to start, and says
+// what is missing instead of DPDK's bare return code.
+func TestFailsOnMemifWithoutServer(t *testing.T) {
+	sock := memifSocket(t)
+	pmdFails(t, "", memifConf("client", sock, "198.18.41.2", "[0]", "", ""),
+		"rte_eth_dev_start", "needs its server running")
+}
+
 // TestFailsWithoutHugepages releases the reserved pages for the duration
 // of the test, and restores them.
 func TestFailsWithoutHugepages(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -48,7 +49,9 @@ Usage:
   pmd --help             this text
 
 Options:
-  -c FILE   configuration file (default conf.toml)
+  -c FILE            configuration file (default conf.toml)
+  -cpuprofile FILE   (run, client, bench, fwd) write a Go CPU profile of the
+                     whole run, lcores included, for go tool pprof
   -connect, -conns, -bytes, -echo, -timeout   see pmd client
 
 The configuration keys are documented in README.md. Counters are printed
@@ -68,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	file := fs.String("c", "conf.toml", "configuration file")
+	var cpuProfile string
+	if cmd != "check" {
+		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	}
 	var (
 		connect string
 		conns   int
@@ -106,6 +113,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(cfg, stdout, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "pmd: -cpuprofile: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	if cmd == "bench" {
 		if err := spec.Validate(); err != nil {
 			fmt.Fprintf(stderr, "pmd bench: %v\n", err)
@@ -185,6 +200,23 @@ func runClient(cfg *config.Config, log *slog.Logger, connect string, conns int, 
 	}
 	return 0
 }
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
 func loadConfig(path string) (*config.Config, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {

@@ -33,7 +33,9 @@ func newQueue(port, queue uint16, burst int, pool unsafe.Pointer, caps ipv4.Chec
 	c.queue = C.uint16_t(queue)
 	c.burst = C.uint16_t(burst)
 	c.pool = (*C.struct_rte_mempool)(pool)
-	return &Queue{c: c, caps: caps, trusted: trusted, flushAt: 2 * burst}
+	q := &Queue{c: c, caps: caps, trusted: trusted}
+	q.rearm()
+	return q
 }
 
 // release gives back every mbuf the queue holds and its C memory.
@@ -65,15 +67,19 @@ func handle(m *C.struct_rte_mbuf) dev.Buf { return dev.Buf(uintptr(unsafe.Pointe
 // Poll flushes, frees, refills the allocation stash and receives a burst.
 func (q *Queue) Poll() int {
 	n := int(C.pmd_q_poll(q.c))
-	q.flushAt = int(q.c.ntx) + 2*int(q.c.burst)
+	q.rearm()
 	return n
 }
 
 // Flush transmits what is queued.
 func (q *Queue) Flush() {
 	C.pmd_q_flush(q.c)
-	q.flushAt = int(q.c.ntx) + 2*int(q.c.burst)
+	q.rearm()
 }
+
+// rearm sets when Send next flushes: two bursts after what a flush left
+// queued (see Send).
+func (q *Queue) rearm() { q.flushAt = int(q.c.ntx) + 2*int(q.c.burst) }
 
 // Packet is received packet i of the last Poll.
 func (q *Queue) Packet(i int) (dev.Buf, []byte, dev.RxMeta) {
@@ -122,7 +128,7 @@ func (q *Queue) Alloc() (dev.Buf, []byte, bool) {
 func (q *Queue) Send(b dev.Buf, n int, o dev.Offload) {
 	c := q.c
 	if c.ntx == C.PMD_TX_MAX {
-		C.pmd_q_flush(c)
+		q.Flush()
 		if c.ntx == C.PMD_TX_MAX {
 			c.tx_full++
 			q.Free(b)
@@ -140,8 +146,7 @@ func (q *Queue) Send(b dev.Buf, n int, o dev.Offload) {
 	// the device refuses stays queued; the next attempt waits for two more
 	// bursts, not for the next packet.
 	if int(c.ntx) >= q.flushAt {
-		C.pmd_q_flush(c)
-		q.flushAt = int(c.ntx) + 2*int(c.burst)
+		q.Flush()
 	}
 }
 

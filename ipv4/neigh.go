@@ -60,12 +60,8 @@ func search(e []Neighbour, a Addr) (int, bool) {
 // Lookup returns the MAC address of a if the table has one confirmed no
 // longer than the ttl before now. It does not allocate.
 func (n *Neighbours) Lookup(a Addr, now int64) (MAC, bool) {
-	e := *n.cur.Load()
-	i, ok := search(e, a)
-	if !ok || now-e[i].Seen > n.ttl {
-		return MAC{}, false
-	}
-	return e[i].MAC, true
+	m, _, _, ok := n.LookupVersion(a, now)
+	return m, ok
 }
 
 // NeighVersion identifies one state of a Neighbours table: every Update or

@@ -56,6 +56,7 @@ const (
 	DropNoMbuf
 	DropMultiSeg
 	DropSteerFull
+	DropSteerStopped // handed to an lcore after its last poll, freed at exit
 	NumCounters
 )
 
@@ -107,6 +108,7 @@ var counterNames = [NumCounters]string{
 	DropNoMbuf:         "drop_no_mbuf",
 	DropMultiSeg:       "drop_multiseg",
 	DropSteerFull:      "drop_steer_full",
+	DropSteerStopped:   "drop_steer_stopped",
 }
 
 func (c Counter) String() string { return counterNames[c] }

@@ -98,6 +98,29 @@ func (l *Lcore) drainSteered(now int64) int {
 	return n
 }
 
+// Stopped accounts for what other lcores handed over after this one's
+// last poll: each packet is freed and counted (drop_steer_stopped), and the
+// counters are published again. Call it once every lcore has returned from
+// Run, from any one goroutine.
+func (l *Lcore) Stopped() {
+	for _, r := range l.steerFrom {
+		if r == nil {
+			continue
+		}
+		for {
+			s, ok := r.Pop()
+			if !ok {
+				break
+			}
+			l.drop(l.queues[s.port], s.b, DropSteerStopped)
+		}
+	}
+	for _, q := range l.queues {
+		q.Flush()
+	}
+	l.publish()
+}
+
 // ownsFlow reports whether this lcore receives the flow local:lport ->
 // remote:rport (with a symmetric key, both of its directions).
 func (l *Lcore) ownsFlow(local, remote ipv4.Addr, lport, rport uint16) bool {

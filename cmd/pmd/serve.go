@@ -397,6 +397,9 @@ func (s *stack) teardown() error {
 	for _, l := range s.eals {
 		l.Wait()
 	}
+	for _, l := range s.lcores {
+		l.Stopped() // packets steered to an lcore after its last poll
+	}
 	if len(s.eals) > 0 {
 		s.printStats("final")
 	}

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -113,6 +115,31 @@ type Port struct {
 	// as the kernel does on loopback and veth.
 	TrustedLink bool
 	Promiscuous bool
+	// Pcap, if set, records the port's frames to this file (one file per
+	// queue when there are several: name-qN.ext), cut to PcapSnaplen bytes
+	// (0: whole frames), up to PcapLimitMB MiB per file.
+	Pcap        string
+	PcapSnaplen int
+	PcapLimitMB int
+	// Faults, if set, damages the port's traffic ([port.faults]).
+	Faults *Faults
+}
+
+// Faults is a [port.faults] table: the fault injector's rates, each a
+// probability per frame.
+type Faults struct {
+	Drop, Duplicate, Reorder, Corrupt float64
+	Direction                         string // "rx", "tx" or "both"
+	Seed                              int
+}
+
+// PcapFile is the capture file of queue q of a port with queues queues.
+func (p Port) PcapFile(q, queues int) string {
+	if queues <= 1 {
+		return p.Pcap
+	}
+	ext := filepath.Ext(p.Pcap)
+	return fmt.Sprintf("%s-q%d%s", strings.TrimSuffix(p.Pcap, ext), q, ext)
 }
 
 // PCI reports whether the port's device is a PCI address (as opposed to

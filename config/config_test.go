@@ -60,6 +60,7 @@ func TestMinimalDefaults(t *testing.T) {
 			TxDesc:          1024,
 			MTU:             1500,
 			ChecksumOffload: true,
+			PcapLimitMB:     1024,
 		}},
 		Services: []Service{{Kind: KindEcho, Proto: ProtoTCP, Port: 7, BodySize: 64}},
 		File:     "conf.toml",
@@ -108,6 +109,14 @@ device = "net_memif0,role=server,socket=/run/memif.sock,id=0"
 address = "198.18.0.7/32"
 gateway = "198.18.0.7"
 trusted_link = true
+pcap = "/tmp/cap.pcap"
+pcap_snaplen = 128
+
+[port.faults]
+drop = 0.25
+corrupt = 0
+direction = "rx"
+seed = 3
 
 [[service]]
 kind = "http"
@@ -159,6 +168,7 @@ func TestFull(t *testing.T) {
 			TxDesc:      64,
 			MTU:         9000,
 			Promiscuous: true,
+			PcapLimitMB: 1024,
 		}, {
 			Device:          "net_memif0,role=server,socket=/run/memif.sock,id=0",
 			Address:         netip.MustParsePrefix("198.18.0.6/30"),
@@ -169,6 +179,10 @@ func TestFull(t *testing.T) {
 			MTU:             1500,
 			ChecksumOffload: true,
 			TrustedLink:     true,
+			Pcap:            "/tmp/cap.pcap",
+			PcapSnaplen:     128,
+			PcapLimitMB:     1024,
+			Faults:          &Faults{Drop: 0.25, Direction: "rx", Seed: 3},
 		}},
 		Services: []Service{
 			{Kind: KindHTTP, Proto: ProtoTCP, Port: 80, BodySize: 0},
@@ -343,6 +357,15 @@ func TestErrors(t *testing.T) {
 		{"bad device empty name", eal0 + "[[port]]\ndevice = \",iface=x\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
 		{"bad pci device number", eal0 + "[[port]]\ndevice = \"0000:01:20.0\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
 		{"bad devargs", eal0 + "[[port]]\ndevice = \"net_tap0,=x\"\naddress = \"198.18.0.1/24\"\n", "port[0].device", "expected a PCI address"},
+		{"pcap_snaplen too big", inPort("pcap_snaplen = 70000"), "port[0].pcap_snaplen", "expected 0 (whole frames) to 65535"},
+		{"pcap_limit_mb 0", inPort("pcap_limit_mb = 0"), "port[0].pcap_limit_mb", "expected 1 to 1048576"},
+		{"pcap not a string", inPort("pcap = true"), "port[0].pcap", "expected a string"},
+		{"faults rate above 1", inPort("[port.faults]\ndrop = 1.5"), "port[0].faults.drop", "expected a probability from 0 to 1, got 1.5"},
+		{"faults rate negative", inPort("[port.faults]\nreorder = -0.1"), "port[0].faults.reorder", "expected a probability"},
+		{"faults rate a string", inPort("[port.faults]\ncorrupt = \"1%\""), "port[0].faults.corrupt", "expected a number"},
+		{"faults direction", inPort("[port.faults]\ndirection = \"up\""), "port[0].faults.direction", `expected rx, tx or both, got "up"`},
+		{"faults unknown key", inPort("[port.faults]\nloss = 0.1"), "port[0].faults.loss", "unknown key"},
+		{"faults not a table", inPort("faults = 0.1"), "port[0].faults", "expected a table"},
 		{"trusted af_packet", eal0 + "[[port]]\ndevice = \"net_af_packet0,iface=x\"\naddress = \"198.18.0.1/24\"\ntrusted_link = true\n", "port[0].trusted_link", "only net_memif and net_ring"},
 		{"trusted pci", eal0 + "[[port]]\ndevice = \"3b:00.0\"\naddress = \"198.18.0.1/24\"\ntrusted_link = true\n", "port[0].trusted_link", "not a memory link"},
 		{"same device", base + "[[port]]\ndevice = \"net_tap0,iface=b\"\naddress = \"198.18.1.1/24\"\n", "port[1].device", "already used by port[0]"},

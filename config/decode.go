@@ -117,6 +117,23 @@ func (t table) integer(k string, dst *int) bool {
 	return true
 }
 
+// float reads a number; an integer (0, 1) is one too.
+func (t table) float(k string, dst *float64) bool {
+	v, ok := t.m[k]
+	if !ok {
+		return false
+	}
+	switch n := v.(type) {
+	case float64:
+		*dst = n
+	case int64:
+		*dst = float64(n)
+	default:
+		t.d.fail(t.key(k), "expected a number, got %s", typeName(v))
+	}
+	return true
+}
+
 // intLimit keeps every integer well inside int64 so that the memory
 // arithmetic cannot overflow; the per-key ranges are much smaller.
 const intLimit = 1 << 40
@@ -321,8 +338,9 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 }
 
 func (d *decoder) port(t table) Port {
-	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true}
-	t.known("device", "address", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous")
+	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true, PcapLimitMB: 1024}
+	t.known("device", "address", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous",
+		"pcap", "pcap_snaplen", "pcap_limit_mb", "faults")
 	if !t.str("device", &p.Device) {
 		d.fail(t.key("device"), `required: a PCI address ("0000:01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0")`)
 	}
@@ -342,6 +360,21 @@ func (d *decoder) port(t table) Port {
 	t.boolean("checksum_offload", &p.ChecksumOffload)
 	t.boolean("trusted_link", &p.TrustedLink)
 	t.boolean("promiscuous", &p.Promiscuous)
+	t.str("pcap", &p.Pcap)
+	t.integer("pcap_snaplen", &p.PcapSnaplen)
+	t.integer("pcap_limit_mb", &p.PcapLimitMB)
+	if _, ok := t.m["faults"]; ok {
+		ft := t.sub("faults")
+		ft.known("drop", "duplicate", "reorder", "corrupt", "direction", "seed")
+		f := &Faults{Direction: "both", Seed: 1}
+		ft.float("drop", &f.Drop)
+		ft.float("duplicate", &f.Duplicate)
+		ft.float("reorder", &f.Reorder)
+		ft.float("corrupt", &f.Corrupt)
+		ft.str("direction", &f.Direction)
+		ft.integer("seed", &f.Seed)
+		p.Faults = f
+	}
 	return p
 }
 

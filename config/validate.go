@@ -239,6 +239,28 @@ func (d *decoder) validatePorts(c *Config) {
 		case p.PCI() && noPCI:
 			d.fail(key("device"), "%q is a PCI device but eal.args contains --no-pci; remove --no-pci from eal.args or use a virtual device", p.Device)
 		}
+		if p.PcapSnaplen < 0 || p.PcapSnaplen > 65535 {
+			d.fail(key("pcap_snaplen"), "expected 0 (whole frames) to 65535, got %d", p.PcapSnaplen)
+		}
+		if p.PcapLimitMB < 1 || p.PcapLimitMB > 1<<20 {
+			d.fail(key("pcap_limit_mb"), "expected 1 to 1048576 (MiB per file), got %d", p.PcapLimitMB)
+		}
+		if f := p.Faults; f != nil {
+			for _, r := range []struct {
+				k string
+				v float64
+			}{{"drop", f.Drop}, {"duplicate", f.Duplicate}, {"reorder", f.Reorder}, {"corrupt", f.Corrupt}} {
+				if !(r.v >= 0 && r.v <= 1) {
+					d.fail(key("faults."+r.k), "expected a probability from 0 to 1, got %g", r.v)
+				}
+			}
+			if f.Direction != "rx" && f.Direction != "tx" && f.Direction != "both" {
+				d.fail(key("faults.direction"), "expected rx, tx or both, got %q", f.Direction)
+			}
+			if f.Seed < 0 {
+				d.fail(key("faults.seed"), "expected 0 or more, got %d", f.Seed)
+			}
+		}
 		if p.TrustedLink && ok && !trustable(name) {
 			d.fail(key("trusted_link"), "%s is not a memory link between processes; only net_memif and net_ring devices may skip checksums", name)
 		}

@@ -52,6 +52,9 @@ type Queue interface {
 	Send(b Buf, n int, o Offload)
 	// Free gives b back without sending it.
 	Free(b Buf)
+	// Data is b's bytes from the frame's first byte to the end of its
+	// room, for a wrapper that looks at what is sent (Pcap).
+	Data(b Buf) []byte
 	// Flush transmits what is queued now.
 	Flush()
 	// Caps says which checksums the device verifies and computes.
@@ -66,4 +69,9 @@ type QueueStats struct {
 	TxFull    uint64 // packets freed because the TX ring stayed full
 	AllocFail uint64 // Alloc calls that found the pool dry
 	MultiSeg  uint64 // received packets dropped for spanning several buffers
+	// PcapSkipped is frames a capture (Pcap) did not record: its file
+	// reached its limit or could not be written.
+	PcapSkipped uint64
+	// Frames damaged by a fault injector (Faults).
+	FaultDropped, FaultDuplicated, FaultReordered, FaultCorrupted uint64
 }

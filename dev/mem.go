@@ -112,6 +112,9 @@ func (m *Mem) Alloc() (Buf, []byte, bool) {
 	return b, m.buf(b)[:0], true
 }
 
+// Data is b's whole buffer.
+func (m *Mem) Data(b Buf) []byte { return m.buf(b) }
+
 // Send queues b.
 func (m *Mem) Send(b Buf, n int, o Offload) { m.tx = append(m.tx, memTx{b, n, o}) }
 

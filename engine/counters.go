@@ -29,6 +29,12 @@ const (
 	SteeredIn       // TCP packets taken from other lcores
 	RSSHashMatch    // device hashes equal to ours
 	RSSHashMismatch // device hashes that differ
+	PcapSkipped     // frames a capture (port.pcap) did not record: its file was full or unwritable
+	// Frames damaged by the fault injector ([port.faults]); not drops of the stack.
+	FaultDropped
+	FaultDuplicated
+	FaultReordered
+	FaultCorrupted
 	// Drops, by reason.
 	DropEthShort
 	DropEthNotOurs
@@ -82,6 +88,11 @@ var counterNames = [NumCounters]string{
 	SteeredIn:          "steered_in",
 	RSSHashMatch:       "rss_hash_match",
 	RSSHashMismatch:    "rss_hash_mismatch",
+	PcapSkipped:        "pcap_skipped",
+	FaultDropped:       "fault_dropped",
+	FaultDuplicated:    "fault_duplicated",
+	FaultReordered:     "fault_reordered",
+	FaultCorrupted:     "fault_corrupted",
 	DropEthShort:       "drop_eth_short",
 	DropEthNotOurs:     "drop_eth_not_ours",
 	DropEthType:        "drop_eth_type",

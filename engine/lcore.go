@@ -224,8 +224,14 @@ func (l *Lcore) publish() {
 		qs.TxFull += s.TxFull
 		qs.AllocFail += s.AllocFail
 		qs.MultiSeg += s.MultiSeg
+		qs.PcapSkipped += s.PcapSkipped
+		qs.FaultDropped += s.FaultDropped
+		qs.FaultDuplicated += s.FaultDuplicated
+		qs.FaultReordered += s.FaultReordered
+		qs.FaultCorrupted += s.FaultCorrupted
 	}
-	l.c[DropTxFull], l.c[DropMultiSeg] = qs.TxFull, qs.MultiSeg
+	l.c[DropTxFull], l.c[DropMultiSeg], l.c[PcapSkipped] = qs.TxFull, qs.MultiSeg, qs.PcapSkipped
+	l.c[FaultDropped], l.c[FaultDuplicated], l.c[FaultReordered], l.c[FaultCorrupted] = qs.FaultDropped, qs.FaultDuplicated, qs.FaultReordered, qs.FaultCorrupted
 	l.pub.store(&l.c)
 	l.pubTCP.store(&l.tcp.C)
 	l.pubConns.Store(int64(l.tcp.Conns()))

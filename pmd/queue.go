@@ -160,6 +160,13 @@ func (q *Queue) Free(b dev.Buf) {
 	c.nfree++
 }
 
+// Data is b's bytes from the frame's start (data_off) to the end of the
+// buffer, read from the mbuf in place.
+func (q *Queue) Data(b dev.Buf) []byte {
+	m := mbuf(b)
+	return unsafe.Slice((*byte)(unsafe.Add(m.buf_addr, int(m.data_off))), int(m.buf_len)-int(m.data_off))
+}
+
 // Caps says which checksums the device handles for this queue's port.
 func (q *Queue) Caps() ipv4.ChecksumCaps { return q.caps }
 

@@ -35,6 +35,9 @@ type stack struct {
 	eals   []*eal.Lcore
 	stop   atomic.Bool
 	eal    bool
+	// wrappers of device queues (fault injectors, captures), in the order
+	// made: closed from the last, once the lcores have stopped
+	closers []func() error
 }
 
 // job is work that runs on the lcores besides the services: the transfer
@@ -126,7 +129,11 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 	for i := range cfg.EAL.Lcores {
 		qs := make([]dev.Queue, len(s.ports))
 		for j, p := range s.ports {
-			qs[j] = p.Queue(i)
+			q, err := s.wrapQueue(cfg.Ports[j], j, i, p.Queue(i))
+			if err != nil {
+				return err
+			}
+			qs[j] = q
 		}
 		s.lcores = append(s.lcores, engine.NewLcore(i, ecfg, qs))
 	}
@@ -391,6 +398,37 @@ func tcpAttrs(scope string, c *tcp.Counters, conns int) []any {
 	return attrs
 }
 
+// wrapQueue puts the port's capture and fault injector, if configured,
+// around queue i: the capture next to the device, so that it records the
+// wire's side of the faults, as tcpdump on the link would.
+func (s *stack) wrapQueue(pc config.Port, port, i int, q dev.Queue) (dev.Queue, error) {
+	if pc.Pcap != "" {
+		name := pc.PcapFile(i, pc.Queues)
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, fmt.Errorf("port[%d].pcap: %w", port, err)
+		}
+		pq, err := dev.NewPcap(q, f, pc.PcapSnaplen, int64(pc.PcapLimitMB)<<20, func() int64 { return time.Now().UnixNano() })
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("port[%d].pcap: %w", port, err)
+		}
+		s.closers = append(s.closers, func() error { return errors.Join(pq.Close(), f.Close()) })
+		s.log.Info("capture", "port", port, "queue", i, "file", name, "snaplen", pc.PcapSnaplen, "limit_mb", pc.PcapLimitMB)
+		q = pq
+	}
+	if fc := pc.Faults; fc != nil {
+		fq := dev.NewFaults(q, dev.FaultConfig{Drop: fc.Drop, Duplicate: fc.Duplicate, Reorder: fc.Reorder, Corrupt: fc.Corrupt,
+			RX: fc.Direction != "tx", TX: fc.Direction != "rx", Seed: uint64(fc.Seed) + uint64(i)})
+		s.closers = append(s.closers, func() error { fq.Close(); return nil })
+		if i == 0 {
+			s.log.Warn("fault injection", "port", port, "drop", fc.Drop, "duplicate", fc.Duplicate, "reorder", fc.Reorder, "corrupt", fc.Corrupt, "direction", fc.Direction, "seed", fc.Seed)
+		}
+		q = fq
+	}
+	return q, nil
+}
+
 // teardown stops what serve started, in reverse order.
 func (s *stack) teardown() error {
 	s.stop.Store(true)
@@ -404,6 +442,11 @@ func (s *stack) teardown() error {
 		s.printStats("final")
 	}
 	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, p := range s.ports {
 		if err := p.Close(); err != nil {
 			errs = append(errs, err)

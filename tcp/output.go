@@ -146,7 +146,8 @@ func (c *Conn) output(now int64) {
 		}
 		finDue := c.finQueued && c.sndNxt.LessThanEq(end)
 		usable := c.sendRoom()
-		n := min(avail, uint32(c.mss), usable)
+		mss := c.segMSS()
+		n := min(avail, mss, usable)
 		if n == 0 {
 			if finDue && avail == 0 {
 				sent = c.sendData(c.sndNxt, 0, true, now) || sent
@@ -156,7 +157,7 @@ func (c *Conn) output(now int64) {
 			break
 		}
 		fin := finDue && c.sndNxt.Add(n) == end
-		if n < uint32(c.mss) && !fin {
+		if n < mss && !fin {
 			if n < avail && n < c.maxSndWnd/2 && !c.swsOverride {
 				// Sender silly-window avoidance: wait for a wider window,
 				// but not forever when nothing is in flight to bring one
@@ -182,6 +183,21 @@ func (c *Conn) output(now int64) {
 	if !sent && (c.ackNow || c.ackPending > 0 && c.tDelack != 0 && now >= c.tDelack) {
 		c.sendAck(now)
 	}
+}
+
+// segMSS is the payload that fits in a data segment sent now: the MSS
+// less the SACK blocks that ride on it while out-of-order data is held.
+// The peer's MSS counts no options, so a sender takes those it adds from
+// the data (RFC 9293 3.7.1, RFC 6691); the timestamps are taken off at
+// the handshake. Without this a full segment with one SACK block is 12
+// bytes over the path's MTU, and a link drops it.
+func (c *Conn) segMSS() uint32 {
+	mss := uint32(c.mss)
+	if c.sackOK && len(c.ooo) > 0 {
+		n := min(len(c.ooo), MaxSACKBlocks(c.tsOK))
+		mss -= uint32(4 + n*sackBlockLen)
+	}
+	return mss
 }
 
 // sendRoom is how many new bytes the peer's window and the congestion

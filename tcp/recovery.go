@@ -125,7 +125,7 @@ func (c *Conn) retransmitFirst(now int64) {
 	end := c.sndBase.Add(uint32(c.snd.n))
 	n := uint32(0)
 	if c.sndUna.LessThan(end) {
-		n = min(end.Sub(c.sndUna), uint32(c.mss))
+		n = min(end.Sub(c.sndUna), c.segMSS())
 	}
 	fin := c.finSent && c.sndUna.Add(n) == end
 	if n == 0 && !fin {
@@ -240,7 +240,7 @@ func (c *Conn) sackRetransmit(now int64) bool {
 		if inside {
 			continue
 		}
-		n := min(holeEnd.Sub(p), uint32(c.mss))
+		n := min(holeEnd.Sub(p), c.segMSS())
 		if c.pipe()+n > c.cwnd {
 			break
 		}

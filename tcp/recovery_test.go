@@ -194,3 +194,46 @@ func TestSACKIsLost(t *testing.T) {
 	f.expect(f.segN(0, mss))
 	f.expectNothing()
 }
+
+// TestSACKBlocksFitTheMSS: while the stack holds out-of-order data, the
+// SACK blocks on its data segments come out of the payload: options and
+// data together stay within the MSS the peer announced (RFC 9293 3.7.1,
+// RFC 6691). A full segment with one block used to be 12 bytes over, a
+// 1526-byte frame on a 1500-byte link, which the link dropped: every
+// retransmission with it too, until the hole closed.
+func TestSACKBlocksFitTheMSS(t *testing.T) {
+	for blocks := 1; blocks <= 4; blocks++ {
+		t.Run(fmt.Sprint(blocks), func(t *testing.T) {
+			f := newFixture(t, Config{})
+			f.passiveOpen(optsAll)
+			// The peer's segments arrive with holes between them.
+			for i := 1; i <= blocks; i++ {
+				f.send(f.dataSeg(f.p+Seq(200*i), f.u, payload(0, 100)))
+			}
+			f.flush()
+			for len(f.out.unexpected()) > 0 {
+				f.pop() // the duplicate ACKs
+			}
+			want := min(blocks, MaxSACKBlocks(true))
+			total := 4 * f.c.mss
+			f.c.SetNoDelay(true) // the short tail goes out too
+			f.c.Write(payload(0, total))
+			f.flush()
+			sent := 0
+			for len(f.out.unexpected()) > 0 {
+				s := f.pop()
+				opts := s.HeaderLen() - HeaderMinLen
+				if opts+len(s.Payload) > int(optsAll.mss) {
+					t.Errorf("segment at +%d: %d bytes of options and %d of data, over the peer's MSS %d", sent, opts, len(s.Payload), optsAll.mss)
+				}
+				if s.Opts.NSACK != want {
+					t.Errorf("segment at +%d carries %d SACK blocks, want %d", sent, s.Opts.NSACK, want)
+				}
+				sent += len(s.Payload)
+			}
+			if sent != total {
+				t.Errorf("%d bytes sent, want %d", sent, total)
+			}
+		})
+	}
+}

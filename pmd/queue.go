@@ -20,6 +20,7 @@ const BurstMax = C.PMD_BURST_MAX
 // implements dev.Queue with one cgo crossing per Poll and none per packet.
 type Queue struct {
 	c       *C.struct_pmd_q
+	h       C.uintptr_t // c as an integer, for the calls made per poll
 	caps    ipv4.ChecksumCaps
 	trusted bool // every frame's checksums count as good
 	flushAt int  // Send flushes once this many packets are queued
@@ -33,7 +34,7 @@ func newQueue(port, queue uint16, burst int, pool unsafe.Pointer, caps ipv4.Chec
 	c.queue = C.uint16_t(queue)
 	c.burst = C.uint16_t(burst)
 	c.pool = (*C.struct_rte_mempool)(pool)
-	q := &Queue{c: c, caps: caps, trusted: trusted}
+	q := &Queue{c: c, h: C.uintptr_t(uintptr(unsafe.Pointer(c))), caps: caps, trusted: trusted}
 	q.rearm()
 	return q
 }
@@ -66,14 +67,14 @@ func handle(m *C.struct_rte_mbuf) dev.Buf { return dev.Buf(uintptr(unsafe.Pointe
 
 // Poll flushes, frees, refills the allocation stash and receives a burst.
 func (q *Queue) Poll() int {
-	n := int(C.pmd_q_poll(q.c))
+	n := int(C.pmd_q_poll_h(q.h))
 	q.rearm()
 	return n
 }
 
 // Flush transmits what is queued.
 func (q *Queue) Flush() {
-	C.pmd_q_flush(q.c)
+	C.pmd_q_flush_h(q.h)
 	q.rearm()
 }
 
@@ -112,7 +113,7 @@ func rxVerdict(ol, mask, good, bad uint64) ipv4.RxChecksum {
 func (q *Queue) Alloc() (dev.Buf, []byte, bool) {
 	c := q.c
 	if c.nstash == 0 {
-		C.pmd_q_refill(c)
+		C.pmd_q_refill_h(q.h)
 		if c.nstash == 0 {
 			c.alloc_fail++
 			return 0, nil, false
@@ -154,7 +155,7 @@ func (q *Queue) Send(b dev.Buf, n int, o dev.Offload) {
 func (q *Queue) Free(b dev.Buf) {
 	c := q.c
 	if c.nfree == C.PMD_FREE_MAX {
-		C.pmd_q_free(c)
+		C.pmd_q_free_h(q.h)
 	}
 	c.free[c.nfree] = mbuf(b)
 	c.nfree++

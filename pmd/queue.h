@@ -140,4 +140,12 @@ static inline uint16_t pmd_q_poll(struct pmd_q *q)
 	return k;
 }
 
+/* The entry points Go calls on every poll take the queue as an integer:
+ * cgo checks every pointer argument for Go pointers at run time, and this
+ * one is C memory. */
+static inline uint16_t pmd_q_poll_h(uintptr_t q) { return pmd_q_poll((struct pmd_q *)q); }
+static inline void pmd_q_flush_h(uintptr_t q) { pmd_q_flush((struct pmd_q *)q); }
+static inline void pmd_q_refill_h(uintptr_t q) { pmd_q_refill((struct pmd_q *)q); }
+static inline void pmd_q_free_h(uintptr_t q) { pmd_q_free((struct pmd_q *)q); }
+
 #endif

@@ -42,6 +42,19 @@ struct pmd_q {
 	uint64_t tx_full, alloc_fail, multiseg;
 };
 
+/* pmd_prefetchw asks for a line in a state that allows writing. GCC's
+ * __builtin_prefetch(p, 1, ...) emits it only with -mprfchw, and
+ * otherwise a read prefetch, after which the first store still waits for
+ * the line to be taken from the other CPU. */
+static inline void pmd_prefetchw(const void *p)
+{
+#if defined(__x86_64__)
+	asm volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
+}
+
 static inline void pmd_q_free(struct pmd_q *q)
 {
 	if (q->nfree) {
@@ -102,7 +115,8 @@ static inline void pmd_q_refill(struct pmd_q *q)
 		q->stashroom[i] = rte_pktmbuf_tailroom(m);
 		/* Headers are written here next; an mbuf back from another
 		 * CPU (zero-copy devices) would miss on each one. */
-		__builtin_prefetch(q->stashdata[i], 1, 3);
+		pmd_prefetchw(q->stashdata[i]);
+		pmd_prefetchw((char *)q->stashdata[i] + RTE_CACHE_LINE_SIZE);
 	}
 	q->nstash += want;
 }

@@ -54,6 +54,7 @@ func NewFaults(q Queue, c FaultConfig) *Faults {
 		drop: threshold(c.Drop), dup: threshold(c.Duplicate), reorder: threshold(c.Reorder), corrupt: threshold(c.Corrupt)}
 }
 
+// threshold is p scaled to 2^64 (exactly: the factor is a power of two).
 func threshold(p float64) uint64 {
 	switch {
 	case p <= 0:

@@ -360,3 +360,14 @@ func TestFaultsSameSeedSameFaults(t *testing.T) {
 		t.Error("another seed gave the same faults")
 	}
 }
+
+func TestFaultThresholds(t *testing.T) {
+	for _, c := range []struct {
+		p    float64
+		want uint64
+	}{{0, 0}, {-1, 0}, {1, ^uint64(0)}, {2, ^uint64(0)}, {0.9999999999999999, 1<<64 - 1<<11}, {0.5, 1 << 63}} {
+		if got := threshold(c.p); got != c.want {
+			t.Errorf("threshold(%v) = %#x, want %#x", c.p, got, c.want)
+		}
+	}
+}

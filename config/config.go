@@ -121,6 +121,8 @@ type Port struct {
 	Pcap        string
 	PcapSnaplen int
 	PcapLimitMB int
+	PcapStart   bool // recording from start-up; SIGUSR2 switches it
+
 	// Faults, if set, damages the port's traffic ([port.faults]).
 	Faults *Faults
 }

@@ -61,6 +61,7 @@ func TestMinimalDefaults(t *testing.T) {
 			MTU:             1500,
 			ChecksumOffload: true,
 			PcapLimitMB:     1024,
+			PcapStart:       true,
 		}},
 		Services: []Service{{Kind: KindEcho, Proto: ProtoTCP, Port: 7, BodySize: 64}},
 		File:     "conf.toml",
@@ -111,6 +112,7 @@ gateway = "198.18.0.7"
 trusted_link = true
 pcap = "/tmp/cap.pcap"
 pcap_snaplen = 128
+pcap_start = false
 
 [port.faults]
 drop = 0.25
@@ -169,6 +171,7 @@ func TestFull(t *testing.T) {
 			MTU:         9000,
 			Promiscuous: true,
 			PcapLimitMB: 1024,
+			PcapStart:   true,
 		}, {
 			Device:          "net_memif0,role=server,socket=/run/memif.sock,id=0",
 			Address:         netip.MustParsePrefix("198.18.0.6/30"),

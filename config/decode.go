@@ -338,9 +338,9 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 }
 
 func (d *decoder) port(t table) Port {
-	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true, PcapLimitMB: 1024}
+	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true, PcapLimitMB: 1024, PcapStart: true}
 	t.known("device", "address", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous",
-		"pcap", "pcap_snaplen", "pcap_limit_mb", "faults")
+		"pcap", "pcap_snaplen", "pcap_limit_mb", "pcap_start", "faults")
 	if !t.str("device", &p.Device) {
 		d.fail(t.key("device"), `required: a PCI address ("0000:01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0")`)
 	}
@@ -363,6 +363,7 @@ func (d *decoder) port(t table) Port {
 	t.str("pcap", &p.Pcap)
 	t.integer("pcap_snaplen", &p.PcapSnaplen)
 	t.integer("pcap_limit_mb", &p.PcapLimitMB)
+	t.boolean("pcap_start", &p.PcapStart)
 	if _, ok := t.m["faults"]; ok {
 		ft := t.sub("faults")
 		ft.known("drop", "duplicate", "reorder", "corrupt", "direction", "seed")

@@ -3,6 +3,7 @@ package dev
 import (
 	"encoding/binary"
 	"io"
+	"sync/atomic"
 )
 
 // Pcap is a queue that records every frame it receives and sends, in the
@@ -20,6 +21,10 @@ import (
 // its limit; what it skips is counted (QueueStats.PcapSkipped).
 type Pcap struct {
 	Queue
+	// On switches recording; any goroutine may flip it (pmd does on
+	// SIGUSR2). While it is off nothing is recorded or counted, and what
+	// was buffered is written at the next Poll.
+	On      atomic.Bool
 	w       io.Writer
 	now     func() int64 // wall-clock nanoseconds
 	snap    int
@@ -64,6 +69,7 @@ func NewPcap(q Queue, w io.Writer, snap int, limit int64, now func() int64) (*Pc
 	}
 	p.t = now()
 	p.flushed = p.t
+	p.On.Store(true)
 	return p, nil
 }
 
@@ -108,8 +114,12 @@ func (p *Pcap) write() {
 func (p *Pcap) Poll() int {
 	n := p.Queue.Poll()
 	p.t = p.now()
-	if len(p.buf) > 0 && p.t-p.flushed >= 1e9 {
+	on := p.On.Load()
+	if len(p.buf) > 0 && (!on || p.t-p.flushed >= 1e9) {
 		p.write()
+	}
+	if !on {
+		return n
 	}
 	for i := 0; i < n; i++ {
 		_, data, _ := p.Queue.Packet(i)
@@ -120,7 +130,9 @@ func (p *Pcap) Poll() int {
 
 // Send records the frame and queues it.
 func (p *Pcap) Send(b Buf, n int, o Offload) {
-	p.record(p.Queue.Data(b)[:n])
+	if p.On.Load() {
+		p.record(p.Queue.Data(b)[:n])
+	}
 	p.Queue.Send(b, n, o)
 }
 

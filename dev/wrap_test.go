@@ -371,3 +371,32 @@ func TestFaultThresholds(t *testing.T) {
 		}
 	}
 }
+
+func TestPcapSwitch(t *testing.T) {
+	m := NewMem(8, 2048, ipv4.ChecksumCaps{})
+	var out bytes.Buffer
+	p, _ := NewPcap(m, &out, 0, 0, func() int64 { return 0 })
+	round := func(seed byte) {
+		m.Inject(frame(80, seed), RxMeta{})
+		p.Poll()
+		b, _, _ := p.Packet(0)
+		p.Send(b, 80, 0)
+	}
+	round(1)
+	p.On.Store(false)
+	round(2) // this poll writes what the first round buffered
+	if _, recs := readPcap(t, out.Bytes()); len(recs) != 2 {
+		t.Fatalf("%d records written when the capture was switched off, want the first round's 2", len(recs))
+	}
+	round(3)
+	p.On.Store(true)
+	round(4)
+	p.Close()
+	_, recs := readPcap(t, out.Bytes())
+	if len(recs) != 4 || recs[0].data[0] != 1 || recs[2].data[0] != 4 {
+		t.Fatalf("%d records; want the 2 frames of round 1 and the 2 of round 4", len(recs))
+	}
+	if p.Stats().PcapSkipped != 0 {
+		t.Error("frames not recorded while switched off counted as skipped")
+	}
+}

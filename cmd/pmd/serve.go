@@ -38,6 +38,7 @@ type stack struct {
 	// wrappers of device queues (fault injectors, captures), in the order
 	// made: closed from the last, once the lcores have stopped
 	closers []func() error
+	pcaps   []*dev.Pcap // switched by SIGUSR2
 }
 
 // job is work that runs on the lcores besides the services: the transfer
@@ -176,6 +177,9 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
 	ctl := &engine.Control{Neigh: ecfg.Neigh, Lcores: s.lcores}
 	// The control goroutine shares the CPUs with polling lcores: it runs
 	// when an lcore has learned a neighbour, and otherwise wakes rarely
@@ -195,6 +199,8 @@ func serve(cfg *config.Config, log *slog.Logger, j job) (err error) {
 			s.reportHash()
 		case <-usr1:
 			s.listConnections()
+		case <-usr2:
+			s.switchCapture()
 		case <-ecfg.Learned:
 			ctl.Tick(clock())
 		case <-tick.C:
@@ -414,7 +420,9 @@ func (s *stack) wrapQueue(pc config.Port, port, i int, q dev.Queue) (dev.Queue, 
 			return nil, fmt.Errorf("port[%d].pcap: %w", port, err)
 		}
 		s.closers = append(s.closers, func() error { return errors.Join(pq.Close(), f.Close()) })
-		s.log.Info("capture", "port", port, "queue", i, "file", name, "snaplen", pc.PcapSnaplen, "limit_mb", pc.PcapLimitMB)
+		pq.On.Store(pc.PcapStart)
+		s.pcaps = append(s.pcaps, pq)
+		s.log.Info("capture", "port", port, "queue", i, "file", name, "snaplen", pc.PcapSnaplen, "limit_mb", pc.PcapLimitMB, "recording", pc.PcapStart)
 		q = pq
 	}
 	if fc := pc.Faults; fc != nil {
@@ -427,6 +435,23 @@ func (s *stack) wrapQueue(pc config.Port, port, i int, q dev.Queue) (dev.Queue, 
 		q = fq
 	}
 	return q, nil
+}
+
+// switchCapture turns every port's capture on if any is off, else off
+// (SIGUSR2).
+func (s *stack) switchCapture() {
+	if len(s.pcaps) == 0 {
+		s.log.Warn("SIGUSR2 switches captures, and no port has a pcap file")
+		return
+	}
+	on := false
+	for _, p := range s.pcaps {
+		on = on || !p.On.Load()
+	}
+	for _, p := range s.pcaps {
+		p.On.Store(on)
+	}
+	s.log.Info("capture switched", "recording", on, "files", len(s.pcaps))
 }
 
 // teardown stops what serve started, in reverse order.

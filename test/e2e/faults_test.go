@@ -2,19 +2,25 @@ package e2e
 
 import (
 	"encoding/binary"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestFaultInjectionAndCapture: pmd's own fault injector drops 2%,
 // duplicates 1%, reorders 2% of the frames in both directions and flips a
 // bit in 0.5% of those received; 4 MiB that the kernel peer sends through
-// pmd's echo still come back intact. Every kind of fault happened, the corrupted frames were caught by the
-// checksums, and the capture next to the device is a pcap file that
-// tcpdump reads, holding the conversation.
+// pmd's echo still come back intact. Every kind of fault happened, the
+// corrupted frames were caught by the checksums, and the capture next to
+// the device is a pcap file that tcpdump reads, holding the conversation
+// and no frame over the link's length; switched off by SIGUSR2, it
+// records no more.
 func TestFaultInjectionAndCapture(t *testing.T) {
 	tp := newTopo(t, 28)
 	capFile := filepath.Join(t.TempDir(), "pmd.pcap")
@@ -38,6 +44,24 @@ seed = 9
 		t.Fatalf("4 MiB through pmd's echo under injected faults: %v", err)
 	}
 	c.Close()
+	// kill -USR2 switches the capture off: a second connection's frames
+	// are not in the file.
+	p.cmd.Process.Signal(syscall.SIGUSR2)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.output(), "capture switched") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(p.output(), "recording=false") {
+		t.Fatalf("no log of the capture switched off:\n%s", p.output())
+	}
+	c2, err := tp.dial(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := echoCheck(c2, 64<<10, 12); err != nil {
+		t.Fatalf("64 KiB with the capture off: %v", err)
+	}
+	port2 := c2.LocalAddr().(*net.TCPAddr).Port
+	c2.Close()
 	out := p.stop(t)
 	if !strings.Contains(out, "fault injection") || !strings.Contains(out, "msg=capture") {
 		t.Errorf("the start-up log does not say that faults are injected and frames captured:\n%s", out)
@@ -86,6 +110,9 @@ seed = 9
 		if strings.Contains(l, " > "+tp.pmdAddr+".7:") {
 			to++
 		}
+	}
+	if n := strings.Count(string(dump), fmt.Sprintf(".%d ", port2)) + strings.Count(string(dump), fmt.Sprintf(".%d:", port2)); n != 0 {
+		t.Errorf("%d lines of the connection made with the capture switched off are in the file", n)
 	}
 	if from < 500 || to < 500 {
 		t.Errorf("capture holds %d segments from pmd's echo and %d to it; want thousands each\n%s", from, to, strings.Join(lines[:min(len(lines), 10)], "\n"))

@@ -75,3 +75,15 @@ type QueueStats struct {
 	// Frames damaged by a fault injector (Faults).
 	FaultDropped, FaultDuplicated, FaultReordered, FaultCorrupted uint64
 }
+
+// Add adds o's counts to s.
+func (s *QueueStats) Add(o QueueStats) {
+	s.TxFull += o.TxFull
+	s.AllocFail += o.AllocFail
+	s.MultiSeg += o.MultiSeg
+	s.PcapSkipped += o.PcapSkipped
+	s.FaultDropped += o.FaultDropped
+	s.FaultDuplicated += o.FaultDuplicated
+	s.FaultReordered += o.FaultReordered
+	s.FaultCorrupted += o.FaultCorrupted
+}

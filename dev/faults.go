@@ -186,9 +186,6 @@ func (f *Faults) Close() {
 // Stats adds the faults' counts to the wrapped queue's.
 func (f *Faults) Stats() QueueStats {
 	s := f.Queue.Stats()
-	s.FaultDropped += f.stats.FaultDropped
-	s.FaultDuplicated += f.stats.FaultDuplicated
-	s.FaultReordered += f.stats.FaultReordered
-	s.FaultCorrupted += f.stats.FaultCorrupted
+	s.Add(f.stats)
 	return s
 }

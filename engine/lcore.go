@@ -220,15 +220,7 @@ func (l *Lcore) Poll(now int64) int {
 func (l *Lcore) publish() {
 	var qs dev.QueueStats
 	for _, q := range l.queues {
-		s := q.Stats()
-		qs.TxFull += s.TxFull
-		qs.AllocFail += s.AllocFail
-		qs.MultiSeg += s.MultiSeg
-		qs.PcapSkipped += s.PcapSkipped
-		qs.FaultDropped += s.FaultDropped
-		qs.FaultDuplicated += s.FaultDuplicated
-		qs.FaultReordered += s.FaultReordered
-		qs.FaultCorrupted += s.FaultCorrupted
+		qs.Add(q.Stats())
 	}
 	l.c[DropTxFull], l.c[DropMultiSeg], l.c[PcapSkipped] = qs.TxFull, qs.MultiSeg, qs.PcapSkipped
 	l.c[FaultDropped], l.c[FaultDuplicated], l.c[FaultReordered], l.c[FaultCorrupted] = qs.FaultDropped, qs.FaultDuplicated, qs.FaultReordered, qs.FaultCorrupted

@@ -78,24 +78,30 @@ func (l *Lcore) steer(owner, port int, q dev.Queue, b dev.Buf, ip ipv4.IPv4, met
 	l.c[SteeredOut]++
 }
 
+// popSteered takes the next packet another lcore handed over, trying the
+// rings in turn from *from; false once all of them are empty.
+func (l *Lcore) popSteered(from *int) (steered, bool) {
+	for ; *from < len(l.steerFrom); *from++ {
+		if r := l.steerFrom[*from]; r != nil {
+			if s, ok := r.Pop(); ok {
+				return s, true
+			}
+		}
+	}
+	return steered{}, false
+}
+
 // drainSteered processes what other lcores handed over.
 func (l *Lcore) drainSteered(now int64) int {
 	n := 0
-	for _, r := range l.steerFrom {
-		if r == nil {
-			continue
+	for from := 0; ; n++ {
+		s, ok := l.popSteered(&from)
+		if !ok {
+			return n
 		}
-		for {
-			s, ok := r.Pop()
-			if !ok {
-				break
-			}
-			l.c[SteeredIn]++
-			l.inputTCP(l.queues[s.port], s.b, s.ip, s.meta, now)
-			n++
-		}
+		l.c[SteeredIn]++
+		l.inputTCP(l.queues[s.port], s.b, s.ip, s.meta, now)
 	}
-	return n
 }
 
 // Stopped accounts for what other lcores handed over after this one's
@@ -103,17 +109,12 @@ func (l *Lcore) drainSteered(now int64) int {
 // counters are published again. Call it once every lcore has returned from
 // Run, from any one goroutine.
 func (l *Lcore) Stopped() {
-	for _, r := range l.steerFrom {
-		if r == nil {
-			continue
+	for from := 0; ; {
+		s, ok := l.popSteered(&from)
+		if !ok {
+			break
 		}
-		for {
-			s, ok := r.Pop()
-			if !ok {
-				break
-			}
-			l.drop(l.queues[s.port], s.b, DropSteerStopped)
-		}
+		l.drop(l.queues[s.port], s.b, DropSteerStopped)
 	}
 	for _, q := range l.queues {
 		q.Flush()

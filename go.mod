@@ -1,4 +1,4 @@
-module pmd
+module github.com/pmdstack/pmd
 
 go 1.26.8
 

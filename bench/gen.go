@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"pmd/engine"
-	"pmd/ipv4"
-	"pmd/tcp"
+	"github.com/pmdstack/pmd/engine"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // Gen is pmd bench's load generator on one lcore: an engine App whose

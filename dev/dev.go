@@ -3,7 +3,7 @@
 // DPDK port queue; the engine sees no difference.
 package dev
 
-import "pmd/ipv4"
+import "github.com/pmdstack/pmd/ipv4"
 
 // Buf is a handle to one packet buffer owned by a queue (an mbuf pointer
 // for DPDK queues). Every Buf obtained from a queue is given back exactly

@@ -1,6 +1,6 @@
 package dev
 
-import "pmd/ipv4"
+import "github.com/pmdstack/pmd/ipv4"
 
 // FaultConfig says how often a Faults queue damages frames: each rate is
 // a probability per frame, from 0 to 1.

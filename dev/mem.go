@@ -1,6 +1,6 @@
 package dev
 
-import "pmd/ipv4"
+import "github.com/pmdstack/pmd/ipv4"
 
 // Mem is an in-memory Queue for tests: frames are injected as if received,
 // and what the stack sends is kept until read. Buffers come from a fixed

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // frame is a recognisable frame of n bytes: byte i is i+seed.

@@ -3,8 +3,8 @@ package engine
 import (
 	"sync/atomic"
 
-	"pmd/ipv4"
-	"pmd/tcp"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // App runs on an lcore's own thread: Start once before the first poll,

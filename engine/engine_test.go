@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"pmd/dev"
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 var (

@@ -11,12 +11,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pmd/dev"
-	"pmd/httpsvc"
-	"pmd/ipv4"
-	"pmd/rss"
-	"pmd/spsc"
-	"pmd/tcp"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/httpsvc"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/rss"
+	"github.com/pmdstack/pmd/spsc"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // Iface is one port as the stack sees it: link and IPv4 addresses.

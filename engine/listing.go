@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"pmd/tcp"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // maxListed bounds one lcore's part of a listing.

@@ -3,8 +3,8 @@ package engine
 import (
 	"sync/atomic"
 
-	"pmd/dev"
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // Raw replaces the stack on an lcore with the device's own limit: a

@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"pmd/dev"
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // pendingPkt is a frame waiting for its next hop's link address.

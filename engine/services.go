@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"pmd/httpsvc"
-	"pmd/tcp"
+	"github.com/pmdstack/pmd/httpsvc"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // tcpEcho is the echo service over TCP (RFC 862): every byte goes back.

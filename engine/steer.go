@@ -3,9 +3,9 @@ package engine
 import (
 	"encoding/binary"
 
-	"pmd/dev"
-	"pmd/ipv4"
-	"pmd/spsc"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/spsc"
 )
 
 // steered is a TCP packet handed by the lcore that received it to the

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"pmd/dev"
-	"pmd/ipv4"
-	"pmd/rss"
-	"pmd/tcp"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/rss"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // multiHost is one host with several lcores, each polling its own queue

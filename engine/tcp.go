@@ -3,9 +3,9 @@ package engine
 import (
 	"sync/atomic"
 
-	"pmd/dev"
-	"pmd/ipv4"
-	"pmd/tcp"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // tcpOut is the lcore's link layer as TCP sees it: a buffer with room for

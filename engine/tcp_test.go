@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"pmd/dev"
-	"pmd/httpsvc"
-	"pmd/ipv4"
-	"pmd/tcp"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/httpsvc"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // host is one engine on an in-memory queue with its own neighbour table.

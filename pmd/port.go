@@ -88,8 +88,8 @@ import (
 	"strings"
 	"unsafe"
 
-	"pmd/eal"
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/eal"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // Info is what a device says it can do.

@@ -9,8 +9,8 @@ import "C"
 import (
 	"unsafe"
 
-	"pmd/dev"
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // BurstMax is the largest burst a queue receives at once.

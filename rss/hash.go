@@ -6,7 +6,7 @@ package rss
 import (
 	"math/bits"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // KeyLen is the length in bytes of a Toeplitz key, as NICs take it.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // toeplitzBitwise is the Toeplitz hash as the specification states it, one

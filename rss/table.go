@@ -1,6 +1,6 @@
 package rss
 
-import "pmd/ipv4"
+import "github.com/pmdstack/pmd/ipv4"
 
 // Table is a redirection table (RETA): it maps a hash to a queue, which is
 // also the index of the lcore that polls it. As in NICs, the index into

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 func TestNewTable(t *testing.T) {

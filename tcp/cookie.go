@@ -1,6 +1,6 @@
 package tcp
 
-import "pmd/ipv4"
+import "github.com/pmdstack/pmd/ipv4"
 
 // SYN cookie layout (RFC 4987 section 3.6), most significant bit first:
 //

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // The state-machine tests drive one Stack from the peer's side: the test

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // checkInvariants asserts what must hold for every connection whatever

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // The wire fuzz targets run Check on arbitrary bytes and, when it passes,

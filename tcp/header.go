@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // Header is a view of a TCP segment (RFC 9293 3.1), header and payload, the

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // Golden segments, composed by hand from RFC 9293, 2018 and 7323 (checksums

@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // Input processes one segment from remote to local whose checksum the

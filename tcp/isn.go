@@ -1,6 +1,6 @@
 package tcp
 
-import "pmd/ipv4"
+import "github.com/pmdstack/pmd/ipv4"
 
 // isnTick is the period of the RFC 6528 clock M in nanoseconds: 4 µs, so the
 // clock advances 250,000 per second and wraps the sequence space in about

@@ -5,7 +5,7 @@ import (
 	"math/bits"
 	"testing"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 func isnTestSeed(b byte) (s [16]byte) {

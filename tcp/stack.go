@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // FourTuple names a connection from this host's side.

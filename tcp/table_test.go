@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // TestConnTableAgainstMap runs random puts and deletes against a map, with

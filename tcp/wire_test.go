@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // wireOut keeps the last allocated buffer so Send can find it.

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"pmd/bench"
+	"github.com/pmdstack/pmd/bench"
 )
 
 // streamReadSize is the read buffer of stream-down: large reads mean few

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"pmd/bench"
+	"github.com/pmdstack/pmd/bench"
 )
 
 // testAddr is the address the tests serve on, on the loopback device of

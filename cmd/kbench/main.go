@@ -15,7 +15,7 @@ import (
 	"runtime"
 	"syscall"
 
-	"pmd/bench"
+	"github.com/pmdstack/pmd/bench"
 )
 
 const usage = `kbench: pmd's benchmarks on Linux kernel sockets.

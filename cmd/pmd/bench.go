@@ -7,10 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"pmd/bench"
-	"pmd/config"
-	"pmd/engine"
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/bench"
+	"github.com/pmdstack/pmd/config"
+	"github.com/pmdstack/pmd/engine"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 // benchJob is pmd bench: a generator per lcore, measured by bench.Measure.

@@ -16,10 +16,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"pmd/bench"
-	"pmd/config"
-	"pmd/engine"
-	"pmd/ipv4"
+	"github.com/pmdstack/pmd/bench"
+	"github.com/pmdstack/pmd/config"
+	"github.com/pmdstack/pmd/engine"
+	"github.com/pmdstack/pmd/ipv4"
 )
 
 const usage = `pmd: a poll-mode userspace IPv4/TCP stack on DPDK.

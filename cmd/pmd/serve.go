@@ -14,15 +14,15 @@ import (
 	"syscall"
 	"time"
 
-	pmdclock "pmd/clock"
-	"pmd/config"
-	"pmd/dev"
-	"pmd/eal"
-	"pmd/engine"
-	"pmd/ipv4"
-	"pmd/pmd"
-	"pmd/rss"
-	"pmd/tcp"
+	pmdclock "github.com/pmdstack/pmd/clock"
+	"github.com/pmdstack/pmd/config"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/eal"
+	"github.com/pmdstack/pmd/engine"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/pmd"
+	"github.com/pmdstack/pmd/rss"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // stack is everything serve sets up, so that it can be torn down in order

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	pmdBin = filepath.Join(dir, "pmd")
-	out, err := exec.Command("go", "build", "-o", pmdBin, "pmd/cmd/pmd").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", pmdBin, "github.com/pmdstack/pmd/cmd/pmd").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: building pmd: %v\n%s", err, out)
 		os.Exit(1)

@@ -27,17 +27,6 @@ const (
 	IdleSleep Idle = "sleep" // sleep for engine.idle_sleep
 )
 
-// Kind is the built-in service selected by service.kind.
-type Kind string
-
-// The built-in services.
-const (
-	KindEcho    Kind = "echo"    // RFC 862
-	KindDiscard Kind = "discard" // RFC 863
-	KindHTTP    Kind = "http"    // HTTP/1.1 keep-alive responder
-	KindChargen Kind = "chargen" // RFC 864 over TCP: a pattern, sent until the peer closes
-)
-
 // Proto is the transport protocol of a service.
 type Proto string
 
@@ -86,6 +75,7 @@ type Engine struct {
 	StatsInterval time.Duration // 0 = never print counters
 	Mbufs         int           // mbufs per lcore pool; 0 = PoolMbufs computes it
 	MbufCache     int           // per-lcore mempool cache
+	ICMPRate      int           // ICMP errors (unreachable) each lcore sends per second
 }
 
 // ARP is the [arp] table: the neighbour table.
@@ -93,6 +83,7 @@ type ARP struct {
 	Timeout time.Duration // neighbour entry lifetime
 	Entries int           // neighbour table bound
 	Retry   time.Duration // request retransmission interval
+	Tries   int           // requests before the packets held for a next hop are dropped
 	Pending int           // packets held per lcore awaiting resolution
 }
 
@@ -151,19 +142,12 @@ func (p Port) PCI() bool {
 	return ok
 }
 
-// Service is one [[service]] table: a built-in service to run.
-type Service struct {
-	Kind  Kind
-	Proto Proto
-	Port  int
-	// BodySize is the response body length of an http service.
-	BodySize int
-}
-
 // Env is what the host allows the process; Parse validates against it.
 type Env struct {
 	// CPUs are the CPU ids the process may run on (sched_getaffinity).
 	CPUs []int
+	// Kinds are the service kinds [[service]] may name.
+	Kinds Kinds
 }
 
 // Error is a configuration error. Key is the dotted key with array
@@ -216,9 +200,7 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 		}
 		return nil, &Error{File: name, Msg: err.Error()}
 	}
-	cpus := slices.Clone(env.CPUs)
-	slices.Sort(cpus)
-	c := &Config{File: name, Env: Env{CPUs: slices.Compact(cpus)}}
+	c := &Config{File: name, Env: env.sorted()}
 	d := &decoder{file: name}
 	d.decode(c, raw)
 	if d.err == nil {
@@ -228,4 +210,51 @@ func Parse(name string, data []byte, env Env) (*Config, error) {
 		return nil, d.err
 	}
 	return c, nil
+}
+
+func (e Env) sorted() Env {
+	cpus := slices.Clone(e.CPUs)
+	slices.Sort(cpus)
+	return Env{CPUs: slices.Compact(cpus), Kinds: e.Kinds}
+}
+
+// Default is the configuration an empty file would give, before the
+// required keys: a base for a configuration written as a Go value. Set
+// EAL.Lcores, Ports (Address and Device at least; the other fields as
+// Default's port gives them, see DefaultPort) and Services, then Validate.
+func Default() *Config {
+	c := &Config{File: "(Go value)"}
+	d := &decoder{file: c.File}
+	d.decode(c, map[string]any{})
+	return c
+}
+
+// DefaultPort is a [[port]] table with only its required keys set.
+func DefaultPort(device string, address netip.Prefix) Port {
+	d := &decoder{}
+	p := d.port(table{d: d, m: map[string]any{}})
+	p.Device, p.Address = device, address
+	return p
+}
+
+// Validate checks a configuration built as a Go value against env, as
+// Parse checks a file, and fills in what validation computes (queues,
+// service options). Errors name c.File and the key.
+func (c *Config) Validate(env Env) error {
+	c.Env = env.sorted()
+	d := &decoder{file: c.File}
+	for i, p := range c.Ports {
+		key := fmt.Sprintf("port[%d]", i)
+		d.checkAddress(key+".address", p.Address)
+		if p.Gateway.IsValid() {
+			d.checkGateway(key+".gateway", p.Gateway, p.Address)
+		}
+	}
+	if d.err == nil {
+		d.validate(c)
+	}
+	if d.err != nil {
+		return d.err
+	}
+	return nil
 }

@@ -7,12 +7,45 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-var testEnv = Env{CPUs: []int{6, 0, 1, 2, 3}}
+var testEnv = Env{CPUs: []int{6, 0, 1, 2, 3}, Kinds: testKinds}
+
+// testKinds stand for a program's registry: "echo" on both transports
+// without options, "web" on TCP with a body_size that must fit in
+// tcp.snd_buf and a mode string.
+var testKinds = &kindMap{
+	"echo":    {TCP: true, UDP: true},
+	"discard": {TCP: true, UDP: true},
+	"web": {TCP: true, Options: func(o *Options) any {
+		w := webOpts{Body: o.Int("body_size", 64, 0, 1<<20), Mode: o.String("mode", "fast", "fast", "slow")}
+		if w.Body+512 > o.Config().TCP.SndBuf {
+			o.Failf("body_size", "a response of %d bytes plus headers must fit in tcp.snd_buf (%d)", w.Body, o.Config().TCP.SndBuf)
+		}
+		return w
+	}},
+}
+
+type webOpts struct {
+	Body int
+	Mode string
+}
+
+type kindMap map[string]Kind
+
+func (m *kindMap) Kind(name string) (Kind, bool) { k, ok := (*m)[name]; return k, ok }
+func (m *kindMap) Names() []string {
+	var n []string
+	for k := range *m {
+		n = append(n, k)
+	}
+	slices.Sort(n)
+	return n
+}
 
 // minimal has only the keys of the first block of the schema.
 const minimal = `
@@ -47,8 +80,9 @@ func TestMinimalDefaults(t *testing.T) {
 			IdleSleep:     20 * time.Microsecond,
 			StatsInterval: time.Second,
 			MbufCache:     256,
+			ICMPRate:      1000,
 		},
-		ARP: ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 512},
+		ARP: ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Tries: 3, Pending: 512},
 		TCP: defaultTCP(),
 		RSS: RSS{Key: "symmetric", RETASize: 128},
 		Ports: []Port{{
@@ -63,9 +97,9 @@ func TestMinimalDefaults(t *testing.T) {
 			PcapLimitMB:     1024,
 			PcapStart:       true,
 		}},
-		Services: []Service{{Kind: KindEcho, Proto: ProtoTCP, Port: 7, BodySize: 64}},
+		Services: []Service{{Kind: "echo", Proto: ProtoTCP, Port: 7}},
 		File:     "conf.toml",
-		Env:      Env{CPUs: []int{0, 1, 2, 3, 6}},
+		Env:      Env{CPUs: []int{0, 1, 2, 3, 6}, Kinds: testKinds},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", c, want)
@@ -121,7 +155,7 @@ direction = "rx"
 seed = 3
 
 [[service]]
-kind = "http"
+kind = "web"
 port = 80
 body_size = 0
 
@@ -158,8 +192,9 @@ func TestFull(t *testing.T) {
 			IdleSleep: time.Millisecond,
 			Mbufs:     20000,
 			MbufCache: 512,
+			ICMPRate:  1000,
 		},
-		ARP: ARP{Timeout: 5 * time.Minute, Entries: 16, Retry: 250 * time.Millisecond},
+		ARP: ARP{Timeout: 5 * time.Minute, Entries: 16, Retry: 250 * time.Millisecond, Tries: 3},
 		TCP: defaultTCP(),
 		RSS: RSS{Key: "symmetric", RETASize: 128},
 		Ports: []Port{{
@@ -188,12 +223,12 @@ func TestFull(t *testing.T) {
 			Faults:          &Faults{Drop: 0.25, Direction: "rx", Seed: 3},
 		}},
 		Services: []Service{
-			{Kind: KindHTTP, Proto: ProtoTCP, Port: 80, BodySize: 0},
-			{Kind: KindEcho, Proto: ProtoUDP, Port: 80, BodySize: 64},
-			{Kind: KindDiscard, Proto: ProtoTCP, Port: 9, BodySize: 64},
+			{Kind: "web", Proto: ProtoTCP, Port: 80, Params: map[string]any{"body_size": int64(0)}, Options: webOpts{Body: 0, Mode: "fast"}},
+			{Kind: "echo", Proto: ProtoUDP, Port: 80},
+			{Kind: "discard", Proto: ProtoTCP, Port: 9},
 		},
 		File: "full.toml",
-		Env:  Env{CPUs: []int{0, 1, 2, 3, 6}},
+		Env:  Env{CPUs: []int{0, 1, 2, 3, 6}, Kinds: testKinds},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", c, want)
@@ -271,7 +306,7 @@ func TestErrors(t *testing.T) {
 		{"tcp port range", base + "[tcp]\nport_min = 5000\nport_max = 4000\n", "tcp.port_max", "expected 5000..65535"},
 		{"tcp rto order", base + "[tcp]\nmin_rto = \"2s\"\nmax_rto = \"1s\"\n", "tcp.max_rto", "expected 2s..10m0s"},
 		{"tcp retries type", base + "[tcp]\nretries = \"many\"\n", "tcp.retries", "expected an integer"},
-		{"http body over snd_buf", base + "[tcp]\nsnd_buf = 4096\n[[service]]\nkind = \"http\"\nport = 80\nbody_size = 8000\n", "service[0].body_size", "must fit in tcp.snd_buf"},
+		{"web body over snd_buf", base + "[tcp]\nsnd_buf = 4096\n[[service]]\nkind = \"web\"\nport = 80\nbody_size = 8000\n", "service[0].body_size", "must fit in tcp.snd_buf"},
 		{"unknown eal key", inEAL("lcore = [1]"), "eal.lcore", "unknown key"},
 		{"unknown empty key", inEAL(`"" = 1`), `eal.""`, "unknown key"},
 		{"unknown quoted key", inEAL(`"a.b" = 1`), `eal."a.b"`, "unknown key"},
@@ -401,15 +436,18 @@ func TestErrors(t *testing.T) {
 		// [[service]].
 		{"missing kind", service("port = 7"), "service[0].kind", "required"},
 		{"missing port", service(`kind = "echo"`), "service[0].port", "required"},
-		{"bad kind", service("kind = \"ftp\"\nport = 21"), "service[0].kind", `expected echo, discard, http or chargen, got "ftp"`},
+		{"bad kind", service("kind = \"ftp\"\nport = 21"), "service[0].kind", `expected a registered kind (discard, echo, web), got "ftp"`},
 		{"bad proto", service("kind = \"echo\"\nproto = \"sctp\"\nport = 7"), "service[0].proto", `expected tcp or udp, got "sctp"`},
-		{"http over udp", service("kind = \"http\"\nproto = \"udp\"\nport = 80"), "service[0].proto", "http runs over tcp only"},
+		{"web over udp", service("kind = \"web\"\nproto = \"udp\"\nport = 80"), "service[0].proto", "web does not run over udp"},
 		{"port 0", service("kind = \"echo\"\nport = 0"), "service[0].port", "expected 1..65535, got 0"},
 		{"port 70000", service("kind = \"echo\"\nport = 70000"), "service[0].port", "expected 1..65535, got 70000"},
 		{"duplicate service", service("kind = \"echo\"\nport = 7\n[[service]]\nkind = \"discard\"\nproto = \"tcp\"\nport = 7"), "service[1].port", "tcp port 7 is already used by service[0]"},
-		{"body_size on echo", service("kind = \"echo\"\nport = 7\nbody_size = 64"), "service[0].body_size", `only used by kind = "http"`},
-		{"body_size too large", service("kind = \"http\"\nport = 80\nbody_size = 1048577"), "service[0].body_size", "expected 0..1048576"},
-		{"body_size negative", service("kind = \"http\"\nport = 80\nbody_size = -1"), "service[0].body_size", "expected 0..1048576"},
+		{"option of a kind without options", service("kind = \"echo\"\nport = 7\nbody_size = 64"), "service[0].body_size", `unknown key (expected one of: kind, proto, port)`},
+		{"option unknown to its kind", service("kind = \"web\"\nport = 80\nbodysize = 64"), "service[0].bodysize", `unknown key (expected one of: kind, proto, port, body_size, mode)`},
+		{"option too large", service("kind = \"web\"\nport = 80\nbody_size = 1048577"), "service[0].body_size", "expected 0..1048576"},
+		{"option negative", service("kind = \"web\"\nport = 80\nbody_size = -1"), "service[0].body_size", "expected 0..1048576"},
+		{"option type", service("kind = \"web\"\nport = 80\nbody_size = \"big\""), "service[0].body_size", "expected an integer, got a string"},
+		{"option choice", service("kind = \"web\"\nport = 80\nmode = \"medium\""), "service[0].mode", `expected one of fast, slow, got "medium"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -492,7 +530,7 @@ func TestLoad(t *testing.T) {
 
 // TestNoCPUs shows what an empty Env says: no lcore can be used.
 func TestNoCPUs(t *testing.T) {
-	_, err := Parse("t.toml", []byte(base), Env{})
+	_, err := Parse("t.toml", []byte(base), Env{Kinds: testKinds})
 	if err == nil || !strings.Contains(err.Error(), "eal.lcores[0]: CPU 0 is not in the CPUs this process may use (none)") {
 		t.Errorf("got %v", err)
 	}
@@ -518,5 +556,62 @@ func TestHasOpt(t *testing.T) {
 		if got := hasOpt([]string{tt.arg}, tt.names...); got != tt.want {
 			t.Errorf("hasOpt(%q, %q) = %v, want %v", tt.arg, tt.names, got, tt.want)
 		}
+	}
+}
+
+// TestGoValue builds the minimal configuration as a Go value: Validate
+// gives what Parse gives for the file.
+func TestGoValue(t *testing.T) {
+	c := Default()
+	c.File = "conf.toml"
+	c.EAL.Lcores = []int{0}
+	c.EAL.Args = []string{"--no-pci", "--in-memory"}
+	p := DefaultPort("net_af_packet0,iface=pmd0", netip.MustParsePrefix("198.18.0.1/24"))
+	p.Gateway = netip.MustParseAddr("198.18.0.254")
+	c.Ports = []Port{p}
+	c.Services = []Service{{Kind: "echo", Port: 7}}
+	if err := c.Validate(testEnv); err != nil {
+		t.Fatal(err)
+	}
+	want, err := Parse("conf.toml", []byte(minimal), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", c, want)
+	}
+
+	bad := []struct {
+		name    string
+		change  func(c *Config)
+		wantErr string
+	}{
+		{"broadcast address", func(c *Config) { c.Ports[0].Address = netip.MustParsePrefix("198.18.0.255/24") }, "port[0].address: 198.18.0.255 is the broadcast address"},
+		{"gateway off link", func(c *Config) { c.Ports[0].Gateway = netip.MustParseAddr("198.19.0.1") }, "port[0].gateway: 198.19.0.1 is outside"},
+		{"option checked", func(c *Config) {
+			c.Services = []Service{{Kind: "web", Port: 80, Params: map[string]any{"body_size": int64(-1)}}}
+		}, "service[0].body_size: expected 0..1048576"},
+		{"no lcores", func(c *Config) { c.EAL.Lcores = nil }, "eal.lcores: must list at least one CPU"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.EAL.Lcores = []int{0}
+			c.Ports = []Port{DefaultPort("net_tap0", netip.MustParsePrefix("198.18.0.1/24"))}
+			tt.change(c)
+			if err := c.Validate(testEnv); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Validate = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	w := Default()
+	w.EAL.Lcores = []int{0}
+	w.Ports = []Port{DefaultPort("net_tap0", netip.MustParsePrefix("198.18.0.1/24"))}
+	w.Services = []Service{{Kind: "web", Port: 80, Params: map[string]any{"mode": "slow"}}}
+	if err := w.Validate(testEnv); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Services[0].Options; got != (webOpts{Body: 64, Mode: "slow"}) {
+		t.Errorf("Options = %+v", got)
 	}
 }

@@ -18,8 +18,6 @@ import (
 type decoder struct {
 	file string
 	err  *Error
-	// bodySet records, per service, whether body_size was given.
-	bodySet []bool
 }
 
 func (d *decoder) fail(key, format string, args ...any) {
@@ -304,9 +302,10 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 		IdleSleep:     20 * time.Microsecond,
 		StatsInterval: time.Second,
 		MbufCache:     256,
+		ICMPRate:      1000,
 	}
 	eng := root.sub("engine")
-	eng.known("burst", "idle", "idle_after", "idle_sleep", "stats_interval", "mbufs", "mbuf_cache")
+	eng.known("burst", "idle", "idle_after", "idle_sleep", "stats_interval", "mbufs", "mbuf_cache", "icmp_rate")
 	eng.integer("burst", &c.Engine.Burst)
 	var idle string
 	if eng.str("idle", &idle) {
@@ -317,13 +316,15 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 	eng.duration("stats_interval", &c.Engine.StatsInterval)
 	eng.integer("mbufs", &c.Engine.Mbufs)
 	eng.integer("mbuf_cache", &c.Engine.MbufCache)
+	eng.integer("icmp_rate", &c.Engine.ICMPRate)
 
-	c.ARP = ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Pending: 512}
+	c.ARP = ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Tries: 3, Pending: 512}
 	arp := root.sub("arp")
-	arp.known("timeout", "entries", "retry", "pending")
+	arp.known("timeout", "entries", "retry", "tries", "pending")
 	arp.duration("timeout", &c.ARP.Timeout)
 	arp.integer("entries", &c.ARP.Entries)
 	arp.duration("retry", &c.ARP.Retry)
+	arp.integer("tries", &c.ARP.Tries)
 	arp.integer("pending", &c.ARP.Pending)
 
 	d.decodeTCP(c, root)
@@ -387,10 +388,16 @@ func (d *decoder) address(key, s string) netip.Prefix {
 		d.fail(key, `expected an IPv4 address with prefix length, such as "198.18.0.1/24", got %q`, s)
 		return p
 	}
+	d.checkAddress(key, p)
+	return p
+}
+
+// checkAddress checks that a port's address is an IPv4 host address.
+func (d *decoder) checkAddress(key string, p netip.Prefix) {
 	a := p.Addr()
 	if !a.Is4() {
-		d.fail(key, "expected an IPv4 address with prefix length, got %q: pmd is IPv4 only", s)
-		return p
+		d.fail(key, "expected an IPv4 address with prefix length, got %s: pmd is IPv4 only", p)
+		return
 	}
 	switch {
 	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
@@ -400,7 +407,6 @@ func (d *decoder) address(key, s string) netip.Prefix {
 	case p.Bits() < 31 && a == broadcast(p):
 		d.fail(key, "%s is the broadcast address of %s; expected a host address inside it", a, p.Masked())
 	}
-	return p
 }
 
 func (d *decoder) gateway(key, s string, pfx netip.Prefix) netip.Addr {
@@ -409,6 +415,12 @@ func (d *decoder) gateway(key, s string, pfx netip.Prefix) netip.Addr {
 		d.fail(key, `expected an IPv4 address without prefix length, such as "198.18.0.254", got %q`, s)
 		return netip.Addr{}
 	}
+	d.checkGateway(key, a, pfx)
+	return a
+}
+
+// checkGateway checks that a port's gateway is another host on its link.
+func (d *decoder) checkGateway(key string, a netip.Addr, pfx netip.Prefix) {
 	switch {
 	case !pfx.Contains(a):
 		d.fail(key, "%s is outside the port's prefix %s; the gateway must be directly reachable", a, pfx.Masked())
@@ -417,7 +429,6 @@ func (d *decoder) gateway(key, s string, pfx netip.Prefix) netip.Addr {
 	case pfx.Bits() < 31 && (a == pfx.Masked().Addr() || a == broadcast(pfx)):
 		d.fail(key, "%s is the network or broadcast address of %s; expected a host address", a, pfx.Masked())
 	}
-	return a
 }
 
 // broadcast is the directed broadcast address of an IPv4 prefix.
@@ -427,22 +438,4 @@ func broadcast(p netip.Prefix) netip.Addr {
 		b[i/8] |= 0x80 >> (i % 8)
 	}
 	return netip.AddrFrom4(b)
-}
-
-func (d *decoder) service(t table) Service {
-	s := Service{Proto: ProtoTCP, BodySize: 64}
-	t.known("kind", "proto", "port", "body_size")
-	var v string
-	if !t.str("kind", &v) {
-		d.fail(t.key("kind"), "required: echo, discard, http or chargen")
-	}
-	s.Kind = Kind(v)
-	if t.str("proto", &v) {
-		s.Proto = Proto(v)
-	}
-	if !t.integer("port", &s.Port) {
-		d.fail(t.key("port"), "required: the port to listen on, 1..65535")
-	}
-	d.bodySet = append(d.bodySet, t.integer("body_size", &s.BodySize))
-	return s
 }

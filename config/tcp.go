@@ -1,8 +1,9 @@
 package config
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // TCP is the [tcp] table: the per-lcore TCP stacks.
@@ -29,15 +30,36 @@ type TCP struct {
 	TWReuse         bool // active opens may take over TIME-WAIT tuples (with timestamps)
 }
 
+// defaultTCP is the [tcp] table's defaults: the stack's own
+// (tcp.DefaultConfig), the one place they are written.
 func defaultTCP() TCP {
+	d := tcp.DefaultConfig()
 	return TCP{
-		MaxConns: 65536, Backlog: 4096, SndBuf: 256 << 10, RcvBuf: 256 << 10, Buffers: 8192,
-		DelayedAck: 40 * time.Millisecond, TimeWait: 60 * time.Second,
-		MinRTO: 200 * time.Millisecond, MaxRTO: 60 * time.Second, InitialRTO: time.Second,
-		SynRetries: 6, Retries: 15,
-		KeepAliveIntvl: 75 * time.Second, KeepAliveProbes: 9,
-		OOOSegments: 16, ChallengeRate: 1000, PortMin: 32768, PortMax: 60999,
+		MaxConns: d.MaxConns, Backlog: d.Backlog, SndBuf: d.SndBuf, RcvBuf: d.RcvBuf, Buffers: d.Buffers,
+		DelayedAck: d.DelayedAck, TimeWait: d.TimeWait,
+		MinRTO: d.MinRTO, MaxRTO: d.MaxRTO, InitialRTO: d.InitialRTO,
+		SynRetries: d.SynRetries, Retries: d.DataRetries,
+		KeepAlive: d.KeepAlive, KeepAliveIntvl: d.KeepInterval, KeepAliveProbes: d.KeepProbes,
+		OOOSegments: d.OOOSegments, ChallengeRate: d.ChallengeRate, PortMin: int(d.PortMin), PortMax: int(d.PortMax),
+		TWReuse: d.TWReuse,
 	}
+}
+
+// Stack is the table as the TCP stack takes it, for segments of up to mss
+// bytes of payload (Config.MSS); the secret (Seed) is left to the caller.
+func (t TCP) Stack(mss int) tcp.Config {
+	c := tcp.Config{
+		MaxConns: t.MaxConns, Backlog: t.Backlog, SndBuf: t.SndBuf, RcvBuf: t.RcvBuf, Buffers: t.Buffers,
+		MSS: uint16(mss), MinRTO: t.MinRTO, MaxRTO: t.MaxRTO, InitialRTO: t.InitialRTO,
+		DelayedAck: t.DelayedAck, TimeWait: t.TimeWait, SynRetries: t.SynRetries, DataRetries: t.Retries,
+		KeepAlive: t.KeepAlive, KeepInterval: t.KeepAliveIntvl, KeepProbes: t.KeepAliveProbes,
+		OOOSegments: t.OOOSegments, ChallengeRate: t.ChallengeRate,
+		PortMin: uint16(t.PortMin), PortMax: uint16(t.PortMax), TWReuse: t.TWReuse,
+	}
+	if c.DelayedAck == 0 {
+		c.DelayedAck = -1 // tcp.Config: negative is "off", zero is "default"
+	}
+	return c
 }
 
 func (d *decoder) decodeTCP(c *Config, root table) {
@@ -100,15 +122,7 @@ func (d *decoder) validateTCP(c *Config) {
 	intRange("challenge_rate", p.ChallengeRate, 1, 1<<20)
 	intRange("port_min", p.PortMin, 1, 65535)
 	intRange("port_max", p.PortMax, p.PortMin, 65535)
-	for i, s := range c.Services {
-		if s.Kind == KindHTTP && s.BodySize+httpHeaderRoom > p.SndBuf {
-			d.fail(fmt.Sprintf("service[%d].body_size", i), "a response of %d bytes plus headers must fit in tcp.snd_buf (%d)", s.BodySize, p.SndBuf)
-		}
-	}
 }
-
-// httpHeaderRoom bounds the status line and headers of an http response.
-const httpHeaderRoom = 512
 
 // MSS is the TCP maximum segment size our ports allow: the smallest MTU
 // less the IPv4 and TCP headers.

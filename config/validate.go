@@ -18,8 +18,7 @@ const (
 	maxARPEntry  = 1 << 24
 	maxPending   = 65536
 	maxMemoryMB  = 1 << 20 // 1 TiB
-	maxBodySize  = 1 << 20
-	maxPorts     = 32 // RTE_MAX_ETHPORTS of Debian's DPDK
+	maxPorts     = 32      // RTE_MAX_ETHPORTS of Debian's DPDK
 	minDesc      = 64
 	maxDesc      = 4096
 	minMTU       = 68 // RFC 791: every IPv4 host must handle 68 bytes
@@ -37,6 +36,9 @@ func (d *decoder) validate(c *Config) {
 	d.validateRSS(c)
 	if d.err == nil {
 		d.validateMemory(c)
+	}
+	if d.err == nil {
+		d.serviceOptions(c)
 	}
 }
 
@@ -107,6 +109,9 @@ func (d *decoder) validateEngine(c *Config) {
 	if e.Burst < 1 || e.Burst > maxBurst {
 		d.fail("engine.burst", "expected 1..%d, got %d", maxBurst, e.Burst)
 	}
+	if e.ICMPRate < 1 || e.ICMPRate > 1<<20 {
+		d.fail("engine.icmp_rate", "expected 1..%d, got %d", 1<<20, e.ICMPRate)
+	}
 	switch e.Idle {
 	case IdlePoll, IdleYield, IdleSleep:
 	default:
@@ -142,6 +147,9 @@ func (d *decoder) validateARP(c *Config) {
 	}
 	if a.Pending < 0 || a.Pending > maxPending {
 		d.fail("arp.pending", "expected 0..%d, got %d", maxPending, a.Pending)
+	}
+	if a.Tries < 1 || a.Tries > 20 {
+		d.fail("arp.tries", "expected 1..20, got %d", a.Tries)
 	}
 }
 
@@ -295,39 +303,6 @@ func (d *decoder) validatePorts(c *Config) {
 		}
 		if p.MTU < minMTU || p.MTU > maxMTU {
 			d.fail(key("mtu"), "expected %d..%d, got %d", minMTU, maxMTU, p.MTU)
-		}
-	}
-}
-
-func (d *decoder) validateServices(c *Config) {
-	for i, s := range c.Services {
-		key := func(k string) string { return fmt.Sprintf("service[%d].%s", i, k) }
-		switch s.Kind {
-		case KindEcho, KindDiscard, KindHTTP, KindChargen:
-		default:
-			d.fail(key("kind"), "expected echo, discard, http or chargen, got %q", s.Kind)
-		}
-		switch s.Proto {
-		case ProtoTCP, ProtoUDP:
-		default:
-			d.fail(key("proto"), "expected tcp or udp, got %q", s.Proto)
-		}
-		if (s.Kind == KindHTTP || s.Kind == KindChargen) && s.Proto != ProtoTCP {
-			d.fail(key("proto"), "%s runs over tcp only, got %q", s.Kind, s.Proto)
-		}
-		if s.Port < 1 || s.Port > 65535 {
-			d.fail(key("port"), "expected 1..65535, got %d", s.Port)
-		}
-		for j, o := range c.Services[:i] {
-			if o.Proto == s.Proto && o.Port == s.Port {
-				d.fail(key("port"), "%s port %d is already used by service[%d]", s.Proto, s.Port, j)
-			}
-		}
-		switch {
-		case d.bodySet[i] && s.Kind != KindHTTP:
-			d.fail(key("body_size"), "only used by kind = \"http\", this service is %q; remove it", s.Kind)
-		case s.BodySize < 0 || s.BodySize > maxBodySize:
-			d.fail(key("body_size"), "expected 0..%d bytes, got %d", maxBodySize, s.BodySize)
 		}
 	}
 }

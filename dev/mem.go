@@ -156,6 +156,10 @@ func (m *Mem) Caps() ipv4.ChecksumCaps { return m.caps }
 // Stats are the queue's counters.
 func (m *Mem) Stats() QueueStats { return m.stats }
 
+// tcpChecksumAt is the offset of the checksum in a TCP header (RFC 9293
+// 3.1).
+const tcpChecksumAt = 16
+
 // fillOffloads computes the checksums a device would fill in on transmit.
 func fillOffloads(f []byte, o Offload) {
 	if o&0xff == 0 || len(f) < ipv4.EthernetHeaderLen+o.L3Len() {
@@ -171,5 +175,12 @@ func fillOffloads(f []byte, o Offload) {
 	switch {
 	case o&OffUDPCksum != 0 && ip.Protocol() == ipv4.ProtoUDP:
 		ipv4.UDP(ip.Payload()).ComputeChecksum(ip.Src(), ip.Dst())
+	case o&OffTCPCksum != 0 && ip.Protocol() == ipv4.ProtoTCP && len(ip.Payload()) >= tcpChecksumAt+2:
+		// The sender left the pseudo-header's sum in the field, as a
+		// device expects: complete it over the segment.
+		seg := ip.Payload()
+		seg[tcpChecksumAt], seg[tcpChecksumAt+1] = 0, 0
+		sum := ipv4.Checksum(seg, ipv4.PseudoHeaderSum(ip.Src(), ip.Dst(), ipv4.ProtoTCP, uint16(len(seg))))
+		seg[tcpChecksumAt], seg[tcpChecksumAt+1] = byte(sum>>8), byte(sum)
 	}
 }

@@ -23,6 +23,7 @@ const (
 	UDPIn
 	UDPEchoed
 	UDPDiscarded
+	UDPReplied
 	HTTPRequests
 	HTTPBadRequests
 	SteeredOut      // TCP packets handed to the lcore that owns their flow
@@ -82,6 +83,7 @@ var counterNames = [NumCounters]string{
 	UDPIn:              "udp_in",
 	UDPEchoed:          "udp_echoed",
 	UDPDiscarded:       "udp_discarded",
+	UDPReplied:         "udp_replied",
 	HTTPRequests:       "http_requests",
 	HTTPBadRequests:    "http_bad_requests",
 	SteeredOut:         "steered_out",

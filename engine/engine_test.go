@@ -37,12 +37,9 @@ type fixture struct {
 
 func newFixture(t *testing.T, caps ipv4.ChecksumCaps) *fixture {
 	t.Helper()
-	udp := new([65536]Service)
-	udp[7] = Echo
-	udp[9] = Discard
 	cfg := &Config{
 		Ifaces:     []Iface{{Name: "p0", MAC: ourMAC, Prefix: ipv4.Prefix{Addr: ourIP, Bits: 24}, Gateway: gwIP}},
-		UDP:        udp,
+		UDP:        udpServices,
 		Idle:       IdlePoll,
 		IdleAfter:  1,
 		ARPRetry:   time.Second,
@@ -283,6 +280,33 @@ func TestUDPEcho(t *testing.T) {
 		}
 		f.expectCount(UDPEchoed, 1)
 		f.expectNoLeak()
+	}
+}
+
+// TestUDPReply: a service's reply built in place, longer than the
+// request, with the checksum computed in software or left to the device,
+// and with IP options in the request (the reply has none).
+func TestUDPReply(t *testing.T) {
+	opts := []byte{1, 1, 1, 0} // NOP NOP NOP EOL
+	for _, tt := range []struct {
+		name string
+		caps ipv4.ChecksumCaps
+		opts []byte
+	}{{"software", ipv4.ChecksumCaps{}, nil}, {"offload", ipv4.ChecksumCaps{UDPTx: true, IPv4Tx: true}, nil}, {"ip options", ipv4.ChecksumCaps{}, opts}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.caps)
+			out := f.exchange(dev.RxMeta{}, ipFrame(peerIP, ourIP, ipv4.ProtoUDP, tt.opts, udpDatagram(peerIP, ourIP, 40000, 11, []byte("abc"))))
+			if len(out) != 1 {
+				t.Fatalf("%d frames sent", len(out))
+			}
+			ip := checkIPReply(t, out[0], ipv4.ProtoUDP)
+			u := ipv4.UDP(ip.Payload())
+			if u.Check() != nil || u.SrcPort() != 11 || u.DstPort() != 40000 || !u.ChecksumValid(ourIP, peerIP) || string(u.Payload()) != "cba!" {
+				t.Fatalf("reply %x (%q)", []byte(u), u.Payload())
+			}
+			f.expectCount(UDPReplied, 1)
+			f.expectNoLeak()
+		})
 	}
 }
 

@@ -151,8 +151,16 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 		return
 	}
 	l.c[UDPIn]++
-	switch l.cfg.UDP[u.DstPort()] {
-	case Echo:
+	k := l.udpPort[u.DstPort()]
+	if k == 0 {
+		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPPortUnreachable, DropUDPNoPort, now)
+		return
+	}
+	d := &l.dgram
+	*d = Datagram{Src: ip.Src(), Dst: ip.Dst(), SrcPort: u.SrcPort(), DstPort: u.DstPort(), Payload: u.Payload(), room: udpRoom(eth, ip, ifc.MTU), reply: -1}
+	l.udp[k-1].Datagram(d)
+	switch {
+	case d.echo:
 		// Swapping addresses and ports leaves the checksum as it was:
 		// the one's-complement sum does not depend on their order.
 		sp, dp := u.SrcPort(), u.DstPort()
@@ -160,11 +168,11 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 		u.SetDstPort(sp)
 		l.c[UDPEchoed]++
 		l.reflect(ifc, q, b, eth, ip, int(u.Length()), 0)
-	case Discard:
+	case d.reply >= 0:
+		l.replyUDP(ifc, q, b, eth, ip, u, d)
+	default:
 		l.c[UDPDiscarded]++
 		q.Free(b)
-	default:
-		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPPortUnreachable, DropUDPNoPort, now)
 	}
 }
 

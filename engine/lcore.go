@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pmdstack/pmd/dev"
-	"github.com/pmdstack/pmd/httpsvc"
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/rss"
 	"github.com/pmdstack/pmd/spsc"
@@ -25,27 +24,22 @@ type Iface struct {
 	MAC     ipv4.MAC
 	Prefix  ipv4.Prefix // our address and its network
 	Gateway ipv4.Addr   // 0: none
+	MTU     int         // IPv4 packet bytes; 0: 1500
 	index   int         // position in Config.Ifaces
 }
 
-// Service is what a port offers.
-type Service uint8
-
-// The built-in services: echo (RFC 862), discard (RFC 863), an HTTP/1.1
-// responder and chargen (RFC 864) (the last two TCP only).
-const (
-	NoService Service = iota
-	Echo
-	Discard
-	HTTP
-	Chargen
-)
-
-// TCPService is a built-in service on a TCP port.
+// TCPService is a service listening on a TCP port: New makes its handler
+// on each lcore, before the lcore runs.
 type TCPService struct {
-	Port     uint16
-	Kind     Service
-	BodySize int // HTTP response body
+	Port uint16
+	New  func(l *Lcore) tcp.Handler
+}
+
+// UDPService is a service on a UDP port: New makes its handler on each
+// lcore, before the lcore runs.
+type UDPService struct {
+	Port uint16
+	New  func(l *Lcore) UDPHandler
 }
 
 // Idle is what an lcore does after a run of empty polls.
@@ -61,7 +55,7 @@ const (
 // Config is shared, read-only, by every lcore.
 type Config struct {
 	Ifaces     []Iface
-	UDP        *[65536]Service // by destination port
+	UDP        []UDPService
 	Idle       Idle
 	IdleAfter  int
 	IdleSleep  time.Duration
@@ -106,6 +100,11 @@ type Lcore struct {
 	tcpOut tcpOut
 	apps   []App
 	raw    *Raw
+	// udpPort maps a UDP port to 1 + its index in udp, 0 for none: a
+	// lookup per datagram without a map.
+	udpPort *[65536]uint8
+	udp     []UDPHandler
+	dgram   Datagram // the datagram being handled, reused
 
 	listReq atomic.Pointer[chan []string] // a listing asked for by RequestListing
 
@@ -145,23 +144,26 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 	}
 	l.tcp = tcp.NewStack(tc, &l.tcpOut)
 	for _, sv := range cfg.TCPServices {
-		var h tcp.Handler
-		switch sv.Kind {
-		case Echo:
-			h = tcpEcho{}
-		case Discard:
-			h = tcpDiscard{}
-		case HTTP:
-			h = newHTTPService(l, httpsvc.NewResponder(sv.BodySize))
-		case Chargen:
-			h = tcpChargen{}
-		default:
-			continue
+		l.tcp.Listen(sv.Port, sv.New(l))
+	}
+	l.udpPort = new([65536]uint8)
+	for _, sv := range cfg.UDP {
+		if len(l.udp) == 255 {
+			panic("engine: more than 255 UDP services")
 		}
-		l.tcp.Listen(sv.Port, h)
+		l.udp = append(l.udp, sv.New(l))
+		l.udpPort[sv.Port] = uint8(len(l.udp))
 	}
 	return l
 }
+
+// Config is the configuration the lcore runs with, shared with the other
+// lcores: read it, do not change it.
+func (l *Lcore) Config() *Config { return l.cfg }
+
+// Add adds n to one of the lcore's counters; for services running on the
+// lcore's own thread.
+func (l *Lcore) Add(c Counter, n uint64) { l.c[c] += n }
 
 // AddApp runs a on this lcore; call before Run.
 func (l *Lcore) AddApp(a App) { l.apps = append(l.apps, a) }

@@ -83,7 +83,7 @@ func (h *multiHost) checkOwnership(t *testing.T) {
 // fact steered.
 func TestSteeringProperty(t *testing.T) {
 	for _, n := range []int{2, 3, 4} {
-		srv := newMultiHost(n, macB, peerIP, []TCPService{{Port: 7, Kind: Echo}}, uint64(n))
+		srv := newMultiHost(n, macB, peerIP, []TCPService{{Port: 7, New: newEcho}}, uint64(n))
 		cli := newMultiHost(n, macA, ourIP, nil, uint64(n)+100)
 		var clients []*client
 		rng := rand.New(rand.NewPCG(uint64(n), 1))
@@ -172,7 +172,7 @@ func TestActiveOpensComeHome(t *testing.T) {
 // A packet steered to an lcore that has already made its last poll is
 // neither lost nor leaked: Stopped frees it and counts it.
 func TestSteeredAfterStop(t *testing.T) {
-	srv := newMultiHost(2, macB, peerIP, []TCPService{{Port: 9, Kind: Discard}}, 7)
+	srv := newMultiHost(2, macB, peerIP, []TCPService{{Port: 9, New: newDiscard}}, 7)
 	cli := newMultiHost(1, macA, ourIP, nil, 8)
 	var clients []*client
 	for i := 0; i < 8; i++ {

@@ -2,28 +2,18 @@ package engine
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/pmdstack/pmd/dev"
-	"github.com/pmdstack/pmd/httpsvc"
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/tcp"
 )
-
-// host is one engine on an in-memory queue with its own neighbour table.
-type host struct {
-	q   *dev.Mem
-	l   *Lcore
-	ctl *Control
-}
 
 // hostConfig is one host's engine configuration for the TCP tests.
 func hostConfig(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService, buf, buffers int) *Config {
 	return &Config{
 		Ifaces:      []Iface{{Name: "p0", MAC: mac, Prefix: ipv4.Prefix{Addr: addr, Bits: 24}}},
-		UDP:         new([65536]Service),
 		ARPRetry:    time.Second,
 		ARPTries:    3,
 		ARPPending:  64,
@@ -34,37 +24,11 @@ func hostConfig(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService, buf, buffers in
 	}
 }
 
-func newHost(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *host {
+func newHost(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *MemHost {
 	cfg := hostConfig(mac, addr, svcs, 64<<10, 64)
 	q := dev.NewMem(1024, 2048, ipv4.ChecksumCaps{})
 	l := NewLcore(0, cfg, []dev.Queue{q})
-	return &host{q: q, l: l, ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
-}
-
-// link joins two hosts frame by frame: a frame sent by one is injected
-// into the other on the next step.
-type link struct {
-	a, b *host
-	now  int64
-}
-
-func (k *link) step() {
-	k.now += int64(50 * time.Microsecond)
-	for _, pair := range [][2]*host{{k.a, k.b}, {k.b, k.a}} {
-		from, to := pair[0], pair[1]
-		from.l.Poll(k.now)
-		for _, f := range from.q.Sent() {
-			to.q.Inject(f, dev.RxMeta{})
-		}
-		from.ctl.Tick(k.now)
-	}
-}
-
-func (k *link) run(max int, done func() bool) bool {
-	for i := 0; i < max && !done(); i++ {
-		k.step()
-	}
-	return done()
+	return &MemHost{Q: q, L: l, Ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
 }
 
 // client is a test application: it writes its data, collects what comes
@@ -110,62 +74,36 @@ var (
 // the client's TIME-WAIT).
 func TestTCPEchoOverEngine(t *testing.T) {
 	a := newHost(macA, ourIP, nil)
-	b := newHost(macB, peerIP, []TCPService{{Port: 7, Kind: Echo}})
-	k := &link{a: a, b: b, now: int64(time.Second)}
+	b := newHost(macB, peerIP, []TCPService{{Port: 7, New: newEcho}})
+	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
 	cl := &client{out: data, want: len(data)}
-	if _, err := a.l.TCP().Connect(ourIP, peerIP, 7, cl, k.now); err != nil {
+	if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cl, k.Now); err != nil {
 		t.Fatal(err)
 	}
-	if !k.run(200000, func() bool { return cl.closed }) {
+	if !k.Run(200000, func() bool { return cl.closed }) {
 		t.Fatalf("echo did not finish: got %d of %d bytes", len(cl.got), len(data))
 	}
 	if cl.err != nil || !bytes.Equal(cl.got, data) {
 		t.Fatalf("echo: err %v, %d bytes back, equal %v", cl.err, len(cl.got), bytes.Equal(cl.got, data))
 	}
-	k.run(1000, func() bool { return b.l.TCP().Conns() == 0 })
-	if n := b.l.TCP().Conns(); n != 0 {
+	k.Run(1000, func() bool { return b.L.TCP().Conns() == 0 })
+	if n := b.L.TCP().Conns(); n != 0 {
 		t.Errorf("server still holds %d connections", n)
-	}
-}
-
-// TestHTTPOverEngine: pipelined requests, a bad request answered with 400
-// and the connection closed.
-func TestHTTPOverEngine(t *testing.T) {
-	a := newHost(macA, ourIP, nil)
-	b := newHost(macB, peerIP, []TCPService{{Port: 80, Kind: HTTP, BodySize: 100}})
-	k := &link{a: a, b: b, now: int64(time.Second)}
-	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-	const n = 50
-	cl := &client{out: []byte(strings.Repeat(req, n) + "BAD\r\n\r\n"), want: 1 << 30}
-	if _, err := a.l.TCP().Connect(ourIP, peerIP, 80, cl, k.now); err != nil {
-		t.Fatal(err)
-	}
-	k.run(100000, func() bool { return cl.closed || strings.Count(string(cl.got), "HTTP/1.1 400") == 1 })
-	got := string(cl.got)
-	if c := strings.Count(got, "HTTP/1.1 200 OK"); c != n {
-		t.Fatalf("%d 200 responses, want %d:\n%.300s", c, n, got)
-	}
-	if !strings.HasSuffix(got, string(httpsvc.NewResponder(100).BadRequest())) {
-		t.Fatalf("no 400 at the end:\n%.300s", got[len(got)-200:])
-	}
-	pc := b.l.c
-	if pc[HTTPRequests] != n || pc[HTTPBadRequests] != 1 {
-		t.Fatalf("http counters %d requests %d bad", pc[HTTPRequests], pc[HTTPBadRequests])
 	}
 }
 
 // echoPair sets up an established connection to an echo service and
 // returns a function that runs one transaction of size bytes.
-func echoPair(t testing.TB, size int) (*link, func()) {
+func echoPair(t testing.TB, size int) (*MemLink, func()) {
 	a := newHost(macA, ourIP, nil)
-	b := newHost(macB, peerIP, []TCPService{{Port: 7, Kind: Echo}})
-	k := &link{a: a, b: b, now: int64(time.Second)}
+	b := newHost(macB, peerIP, []TCPService{{Port: 7, New: newEcho}})
+	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
 	cl := &txnClient{msg: bytes.Repeat([]byte{'x'}, size)}
-	if _, err := a.l.TCP().Connect(ourIP, peerIP, 7, cl, k.now); err != nil {
+	if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cl, k.Now); err != nil {
 		t.Fatal(err)
 	}
-	k.run(100, func() bool { return cl.c != nil })
+	k.Run(100, func() bool { return cl.c != nil })
 	if cl.c == nil {
 		t.Fatal("not connected")
 	}
@@ -173,7 +111,7 @@ func echoPair(t testing.TB, size int) (*link, func()) {
 		cl.got = 0
 		cl.c.Write(cl.msg)
 		for i := 0; i < 20 && cl.got < len(cl.msg); i++ {
-			k.step()
+			k.Step()
 		}
 		if cl.got != len(cl.msg) {
 			t.Fatalf("transaction: %d of %d bytes back", cl.got, len(cl.msg))
@@ -238,36 +176,36 @@ func BenchmarkEchoBurst(b *testing.B) {
 				caps = ipv4.ChecksumCaps{IPv4Rx: true, UDPRx: true, TCPRx: true, IPv4Tx: true, UDPTx: true, TCPTx: true}
 				meta = dev.RxMeta{IPCksum: ipv4.RxCksumGood, L4Cksum: ipv4.RxCksumGood}
 			}
-			mk := func(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *host {
+			mk := func(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *MemHost {
 				cfg := hostConfig(mac, addr, svcs, 64<<10, 64)
 				q := dev.NewMem(4096, 2048, caps)
 				l := NewLcore(0, cfg, []dev.Queue{q})
-				return &host{q: q, l: l, ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
+				return &MemHost{Q: q, L: l, Ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
 			}
 			a := mk(macA, ourIP, nil)
-			h := mk(macB, peerIP, []TCPService{{Port: 7, Kind: Echo}})
+			h := mk(macB, peerIP, []TCPService{{Port: 7, New: newEcho}})
 			now := int64(time.Second)
 			step := func() {
 				now += int64(5 * time.Microsecond)
-				for _, pair := range [][2]*host{{a, h}, {h, a}} {
+				for _, pair := range [][2]*MemHost{{a, h}, {h, a}} {
 					from, to := pair[0], pair[1]
-					from.l.Poll(now)
-					for _, f := range from.q.Sent() {
-						to.q.Inject(f, meta)
+					from.L.Poll(now)
+					for _, f := range from.Q.Sent() {
+						to.Q.Inject(f, meta)
 					}
 				}
 			}
 			cls := make([]*txnClient, conns)
 			for i := range cls {
 				cls[i] = &txnClient{msg: bytes.Repeat([]byte{'x'}, 64)}
-				if _, err := a.l.TCP().Connect(ourIP, peerIP, 7, cls[i], now); err != nil {
+				if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cls[i], now); err != nil {
 					b.Fatal(err)
 				}
 			}
 			for i := 0; i < 100; i++ {
 				step()
-				a.ctl.Tick(now)
-				h.ctl.Tick(now)
+				a.Ctl.Tick(now)
+				h.Ctl.Tick(now)
 			}
 			round := func() {
 				for _, cl := range cls {
@@ -303,24 +241,24 @@ func BenchmarkEchoBurst(b *testing.B) {
 // from that memory.
 func TestTCPPathFollowsNeighbour(t *testing.T) {
 	a := newHost(macA, ourIP, nil)
-	b := newHost(macB, peerIP, []TCPService{{Port: 7, Kind: Discard}})
-	k := &link{a: a, b: b, now: int64(time.Second)}
+	b := newHost(macB, peerIP, []TCPService{{Port: 7, New: newDiscard}})
+	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
 	cl := &client{want: 1 << 30}
-	if _, err := a.l.TCP().Connect(ourIP, peerIP, 7, cl, k.now); err != nil {
+	if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cl, k.Now); err != nil {
 		t.Fatal(err)
 	}
-	if !k.run(1000, func() bool { return cl.c != nil }) {
+	if !k.Run(1000, func() bool { return cl.c != nil }) {
 		t.Fatal("no connection")
 	}
-	k.run(10, func() bool { return false })
+	k.Run(10, func() bool { return false })
 	cl.c.SetNoDelay(true) // each write leaves at once
 	// frames writes n bytes and returns what a transmits in one poll
 	// (flushed at once: the device would send it at the next poll).
 	frames := func(n int) [][]byte {
 		cl.c.Write(make([]byte, n))
-		a.l.Poll(k.now)
-		a.q.Flush()
-		return a.q.Sent()
+		a.L.Poll(k.Now)
+		a.Q.Flush()
+		return a.Q.Sent()
 	}
 	for _, f := range frames(100) {
 		if d := ipv4.Ethernet(f).Dst(); d != macB {
@@ -328,7 +266,7 @@ func TestTCPPathFollowsNeighbour(t *testing.T) {
 		}
 	}
 	macC := ipv4.MAC{2, 0, 0, 0, 0, 0xc}
-	a.ctl.Neigh.Update(peerIP, macC, k.now)
+	a.Ctl.Neigh.Update(peerIP, macC, k.Now)
 	sent := frames(100)
 	if len(sent) == 0 {
 		t.Fatal("nothing sent after the change")
@@ -340,7 +278,7 @@ func TestTCPPathFollowsNeighbour(t *testing.T) {
 	}
 	// Past the entry's lifetime (a minute here) the next hop is asked
 	// for again, and nothing goes to the old address.
-	k.now += int64(2 * time.Minute)
+	k.Now += int64(2 * time.Minute)
 	sent = frames(100)
 	arp := false
 	for _, f := range sent {

@@ -11,6 +11,7 @@ import (
 	"github.com/pmdstack/pmd/config"
 	"github.com/pmdstack/pmd/engine"
 	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/stack"
 )
 
 // benchJob is pmd bench: a generator per lcore, measured by bench.Measure.
@@ -26,14 +27,16 @@ type benchJob struct {
 	result    bench.Result
 }
 
-func (b *benchJob) setup(s *stack, ecfg *engine.Config) error {
+func (b *benchJob) setup(s *stack.Stack) error {
 	remote, _ := ipv4.AddrFromNetip(b.spec.Server.Addr())
-	local, err := localFor(s, ecfg, remote)
+	la, err := s.LocalFor(b.spec.Server.Addr())
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	for i, l := range s.lcores {
-		share, _ := shares(b.spec.Conns, len(s.lcores), i)
+	local, _ := ipv4.AddrFromNetip(la)
+	for _, sl := range s.Lcores() {
+		l := sl.Engine()
+		share, _ := shares(b.spec.Conns, len(s.Lcores()), sl.ID())
 		if share == 0 {
 			continue
 		}
@@ -93,9 +96,9 @@ func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, stdout, std
 // signal.
 type fwdJob struct{ count atomic.Uint64 }
 
-func (f *fwdJob) setup(s *stack, _ *engine.Config) error {
-	for _, l := range s.lcores {
-		l.SetRaw(&engine.Raw{Reflect: true, Received: &f.count})
+func (f *fwdJob) setup(s *stack.Stack) error {
+	for _, l := range s.Lcores() {
+		l.Engine().SetRaw(&engine.Raw{Reflect: true, Received: &f.count})
 	}
 	return nil
 }

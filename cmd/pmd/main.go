@@ -14,12 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/pmdstack/pmd/bench"
 	"github.com/pmdstack/pmd/config"
 	"github.com/pmdstack/pmd/engine"
 	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/stack"
 )
 
 const usage = `pmd: a poll-mode userspace IPv4/TCP stack on DPDK.
@@ -104,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pmd: unexpected argument %q (see pmd --help)\n", fs.Arg(0))
 		return 2
 	}
-	cfg, err := loadConfig(*file)
+	cfg, err := stack.LoadConfig(*file)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmd: %v\n", err)
 		return 1
@@ -148,16 +147,16 @@ type clientJob struct {
 	res engine.ClientResult
 }
 
-func (c *clientJob) setup(s *stack, ecfg *engine.Config) error {
-	local, err := localFor(s, ecfg, c.job.Remote)
+func (c *clientJob) setup(s *stack.Stack) error {
+	local, err := s.LocalFor(c.job.Remote.Netip())
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	c.job.Local = local
-	for i, l := range s.lcores {
-		share, first := shares(c.job.Conns, len(s.lcores), i)
+	c.job.Local, _ = ipv4.AddrFromNetip(local)
+	for i, l := range s.Lcores() {
+		share, first := shares(c.job.Conns, len(s.Lcores()), i)
 		if share > 0 {
-			l.AddApp(&engine.Client{Job: c.job, Share: share, First: first, Result: &c.res})
+			l.Engine().AddApp(&engine.Client{Job: c.job, Share: share, First: first, Result: &c.res})
 		}
 	}
 	return nil
@@ -217,32 +216,6 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-func loadConfig(path string) (*config.Config, error) {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return nil, fmt.Errorf("sched_getaffinity: %w", err)
-	}
-	var env config.Env
-	for cpu := 0; cpu < 1024 && len(env.CPUs) < set.Count(); cpu++ {
-		if set.IsSet(cpu) {
-			env.CPUs = append(env.CPUs, cpu)
-		}
-	}
-	return config.Load(path, env)
-}
-
-// checkHost compares the configuration's memory needs with the host.
-func checkHost(cfg *config.Config) error {
-	if !cfg.EAL.Hugepages {
-		return nil
-	}
-	h, err := config.ReadHugepages("/sys", "/proc/mounts")
-	if err != nil {
-		return fmt.Errorf("%s: eal.hugepages: %w", cfg.File, err)
-	}
-	return cfg.CheckHost(h)
-}
-
 func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	m := cfg.Memory()
 	const mb = 1 << 20
@@ -253,7 +226,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "hugepages: off (eal.hugepages = false): runs with --no-huge")
 		return 0
 	}
-	if err := checkHost(cfg); err != nil {
+	if err := stack.CheckHost(cfg); err != nil {
 		fmt.Fprintf(stderr, "pmd: %v\n", err)
 		return 1
 	}

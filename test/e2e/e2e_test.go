@@ -222,7 +222,7 @@ func TestFailsOnMissingDevice(t *testing.T) {
 
 func TestFailsOnBadConfig(t *testing.T) {
 	tp := newTopo(t, 13)
-	conf := tp.conf("[0]", 1, "\n[[service]]\nkind = \"echo\"\nproto = \"udp\"\nport = 7\ncolour = \"blue\"\n")
+	conf := tp.conf("[0]", 1, "\n[[service]]\nkind = \"echo\"\nproto = \"udp\"\nport = 17\ncolour = \"blue\"\n")
 	pmdFails(t, tp.pmdNS, conf, "service[2].colour")
 	pmdFails(t, tp.pmdNS, strings.Replace(tp.conf("[0]", 1, ""), "/24", "/33", 1), "port[0].address")
 	pmdFails(t, tp.pmdNS, tp.conf("[0]", 3, ""), "port[0].queues")

@@ -199,9 +199,16 @@ func (tp *topo) startPMD(conf string) *proc {
 
 // startPMDArgs is startPMD with a subcommand (fwd) and its arguments first.
 func (tp *topo) startPMDArgs(conf string, args ...string) *proc {
+	tp.t.Helper()
+	return tp.startBin(pmdBin, conf, args...)
+}
+
+// startBin runs bin, pmd or a program built on package stack, with args
+// and -c conf in the pmd namespace and waits until its lcores run.
+func (tp *topo) startBin(bin, conf string, args ...string) *proc {
 	t := tp.t
 	t.Helper()
-	args = append(append([]string{"netns", "exec", tp.pmdNS, pmdBin}, args...), "-c", writeConf(t, conf))
+	args = append(append([]string{"netns", "exec", tp.pmdNS, bin}, args...), "-c", writeConf(t, conf))
 	cmd := exec.Command("ip", args...)
 	p := &proc{cmd: cmd, done: make(chan error, 1)}
 	r, w := io.Pipe()

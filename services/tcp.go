@@ -1,18 +1,25 @@
-package engine
+// Package services holds pmd's built-in services: echo (RFC 862), discard
+// (RFC 863), chargen (RFC 864) and an HTTP/1.1 keep-alive responder. Each
+// is a per-lcore handler on the native API, registered by name in package
+// stack the way a program registers its own.
+package services
 
 import (
+	"github.com/pmdstack/pmd/engine"
 	"github.com/pmdstack/pmd/httpsvc"
 	"github.com/pmdstack/pmd/tcp"
 )
 
-// tcpEcho is the echo service over TCP (RFC 862): every byte goes back.
+// Echo is the echo service over TCP (RFC 862): every byte goes back.
 // When the send buffer is full it takes less, and the stack offers the
 // rest again once the peer acknowledges.
-type tcpEcho struct{}
+type Echo struct{}
 
-func (tcpEcho) Open(*tcp.Conn)     {}
-func (tcpEcho) Writable(*tcp.Conn) {}
-func (tcpEcho) Recv(c *tcp.Conn, data []byte) int {
+// Open, Writable, Recv, PeerClosed and Closed implement tcp.Handler.
+
+func (Echo) Open(*tcp.Conn)     {}
+func (Echo) Writable(*tcp.Conn) {}
+func (Echo) Recv(c *tcp.Conn, data []byte) int {
 	n := c.Write(data)
 	if c.Tag == tagPeerClosed && n == len(data) && n == c.Unread() {
 		c.CloseWrite() // the last buffered bytes are echoed: now our FIN
@@ -24,28 +31,32 @@ func (tcpEcho) Recv(c *tcp.Conn, data []byte) int {
 // bytes were still waiting to be echoed.
 const tagPeerClosed = 1
 
-func (tcpEcho) PeerClosed(c *tcp.Conn) {
+func (Echo) PeerClosed(c *tcp.Conn) {
 	if c.Unread() == 0 {
 		c.CloseWrite()
 	} else {
 		c.Tag = tagPeerClosed
 	}
 }
-func (tcpEcho) Closed(*tcp.Conn, error) {}
+func (Echo) Closed(*tcp.Conn, error) {}
 
-// tcpDiscard is the discard service (RFC 863).
-type tcpDiscard struct{}
+// Discard is the discard service over TCP (RFC 863).
+type Discard struct{}
 
-func (tcpDiscard) Open(*tcp.Conn)                 {}
-func (tcpDiscard) Writable(*tcp.Conn)             {}
-func (tcpDiscard) Recv(_ *tcp.Conn, d []byte) int { return len(d) }
-func (tcpDiscard) PeerClosed(c *tcp.Conn)         { c.Close() }
-func (tcpDiscard) Closed(*tcp.Conn, error)        {}
+// Open, Writable, Recv, PeerClosed and Closed implement tcp.Handler.
 
-// tcpChargen is the character generator (RFC 864) over TCP: the 72-column
+func (Discard) Open(*tcp.Conn)                 {}
+func (Discard) Writable(*tcp.Conn)             {}
+func (Discard) Recv(_ *tcp.Conn, d []byte) int { return len(d) }
+func (Discard) PeerClosed(c *tcp.Conn)         { c.Close() }
+func (Discard) Closed(*tcp.Conn, error)        {}
+
+// Chargen is the character generator (RFC 864) over TCP: the 72-column
 // lines of the RFC's rotating pattern, sent as fast as the peer takes
 // them, until it closes.
-type tcpChargen struct{}
+type Chargen struct{}
+
+// Open, Writable, Recv, PeerClosed and Closed implement tcp.Handler.
 
 var chargenBlock = func() []byte {
 	const chars = 95 // printable ASCII from ' '
@@ -59,8 +70,8 @@ var chargenBlock = func() []byte {
 	return b
 }()
 
-func (tcpChargen) Open(c *tcp.Conn)     { chargenPush(c) }
-func (tcpChargen) Writable(c *tcp.Conn) { chargenPush(c) }
+func (Chargen) Open(c *tcp.Conn)     { chargenPush(c) }
+func (Chargen) Writable(c *tcp.Conn) { chargenPush(c) }
 
 // chargenPush fills the send buffer; Tag keeps the place in the pattern.
 func chargenPush(c *tcp.Conn) {
@@ -73,33 +84,35 @@ func chargenPush(c *tcp.Conn) {
 		}
 	}
 }
-func (tcpChargen) Recv(_ *tcp.Conn, d []byte) int { return len(d) }
-func (tcpChargen) PeerClosed(c *tcp.Conn)         { c.Close() }
-func (tcpChargen) Closed(*tcp.Conn, error)        {}
+func (Chargen) Recv(_ *tcp.Conn, d []byte) int { return len(d) }
+func (Chargen) PeerClosed(c *tcp.Conn)         { c.Close() }
+func (Chargen) Closed(*tcp.Conn, error)        {}
 
-// httpService answers HTTP/1.1 requests with the responder's prebuilt
-// responses. Per-connection parsers are recycled, so a connection costs
+// HTTP answers HTTP/1.1 requests with the responder's prebuilt responses,
+// on one lcore. Per-connection parsers are recycled, so a connection costs
 // no allocation once the lcore has seen as many at once before.
-type httpService struct {
-	l       *Lcore
+type HTTP struct {
+	l       *engine.Lcore
 	resp    *httpsvc.Responder
 	maxResp int
 	free    []*httpConn
 }
 
 type httpConn struct {
-	svc     *httpService
+	svc     *HTTP
 	c       *tcp.Conn
 	p       httpsvc.Parser
 	emit    func(httpsvc.Request) bool
 	closing bool
 }
 
-func newHTTPService(l *Lcore, r *httpsvc.Responder) *httpService {
-	return &httpService{l: l, resp: r, maxResp: max(len(r.OK(true)), len(r.OK(false)), len(r.BadRequest()))}
+// NewHTTP is lcore l's HTTP service answering with r's responses.
+func NewHTTP(l *engine.Lcore, r *httpsvc.Responder) *HTTP {
+	return &HTTP{l: l, resp: r, maxResp: max(len(r.OK(true)), len(r.OK(false)), len(r.BadRequest()))}
 }
 
-func (h *httpService) Open(c *tcp.Conn) {
+// Open, Writable, Recv, PeerClosed and Closed implement tcp.Handler.
+func (h *HTTP) Open(c *tcp.Conn) {
 	var hc *httpConn
 	if n := len(h.free); n > 0 {
 		hc = h.free[n-1]
@@ -117,7 +130,7 @@ func (h *httpService) Open(c *tcp.Conn) {
 func (hc *httpConn) respond(req httpsvc.Request) bool {
 	h := hc.svc
 	hc.c.Write(h.resp.Response(req))
-	h.l.c[HTTPRequests]++
+	h.l.Add(engine.HTTPRequests, 1)
 	if !req.KeepAlive {
 		hc.c.CloseWrite()
 		hc.closing = true
@@ -126,7 +139,7 @@ func (hc *httpConn) respond(req httpsvc.Request) bool {
 	return hc.c.Writable() >= h.maxResp
 }
 
-func (h *httpService) Recv(c *tcp.Conn, data []byte) int {
+func (h *HTTP) Recv(c *tcp.Conn, data []byte) int {
 	hc := c.Context.(*httpConn)
 	if hc.closing {
 		return len(data)
@@ -136,7 +149,7 @@ func (h *httpService) Recv(c *tcp.Conn, data []byte) int {
 	}
 	n, err := hc.p.Feed(data, hc.emit)
 	if err != nil {
-		h.l.c[HTTPBadRequests]++
+		h.l.Add(engine.HTTPBadRequests, 1)
 		c.Write(h.resp.BadRequest())
 		c.Close()
 		hc.closing = true
@@ -145,11 +158,11 @@ func (h *httpService) Recv(c *tcp.Conn, data []byte) int {
 	return n
 }
 
-func (h *httpService) Writable(*tcp.Conn) {}
+func (h *HTTP) Writable(*tcp.Conn) {}
 
-func (h *httpService) PeerClosed(c *tcp.Conn) { c.CloseWrite() }
+func (h *HTTP) PeerClosed(c *tcp.Conn) { c.CloseWrite() }
 
-func (h *httpService) Closed(c *tcp.Conn, _ error) {
+func (h *HTTP) Closed(c *tcp.Conn, _ error) {
 	if hc, ok := c.Context.(*httpConn); ok {
 		hc.c = nil
 		h.free = append(h.free, hc)

@@ -1,0 +1,572 @@
+// Package stack runs pmd in a program of its own: it loads or takes a
+// configuration, starts DPDK, the ports and the polling lcores with the
+// configured services, and stops them; counters and the connection listing
+// are read from Go. Services are registered by name (Register); the
+// built-in ones (echo, discard, chargen, http) register the same way.
+//
+// A program starts one Stack per process: DPDK's EAL is initialised once.
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	pmdclock "github.com/pmdstack/pmd/clock"
+	"github.com/pmdstack/pmd/config"
+	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/eal"
+	"github.com/pmdstack/pmd/engine"
+	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/pmd"
+	"github.com/pmdstack/pmd/rss"
+	"github.com/pmdstack/pmd/tcp"
+)
+
+// Options are what a program adds to the configuration when it starts a
+// stack.
+type Options struct {
+	// Log receives the start-up summary, the counter lines and warnings;
+	// nil: slog.Default().
+	Log *slog.Logger
+	// Setup runs once the ports and lcores are built and before the
+	// lcores run: the place to add applications to lcores
+	// (Lcore.Engine().AddApp) or to open connections from them. An error
+	// stops the start.
+	Setup func(s *Stack) error
+	// Program is the program name DPDK sees as argv[0]; "pmd" by default.
+	Program string
+}
+
+// Lcore is one polling lcore as a service sees it: its TCP stack, clock
+// and routes. Its methods other than ID and Engine may be called only on
+// the lcore's own thread (from a handler or an App), or in Options.Setup
+// before the lcores run.
+type Lcore struct {
+	id int
+	e  *engine.Lcore
+	st *Stack
+}
+
+// ID is the lcore's index, 0..len(eal.lcores)-1.
+func (l *Lcore) ID() int { return l.id }
+
+// Engine is the lcore's pipeline, for what this package does not wrap
+// (adding an engine.App, raw modes).
+func (l *Lcore) Engine() *engine.Lcore { return l.e }
+
+// TCP is the lcore's TCP stack: Listen and Connect on it.
+func (l *Lcore) TCP() *tcp.Stack { return l.e.TCP() }
+
+// Now is the time of the lcore's current poll iteration, in nanoseconds
+// on its monotonic clock.
+func (l *Lcore) Now() int64 { return l.e.Now() }
+
+// Connect opens a TCP connection to remote from the address of the port
+// that routes to it, with a source port whose answers reach this lcore.
+// The outcome reaches h (Open or Closed).
+func (l *Lcore) Connect(remote netip.AddrPort, h tcp.Handler) (*tcp.Conn, error) {
+	ra, ok := ipv4.AddrFromNetip(remote.Addr())
+	if !ok {
+		return nil, fmt.Errorf("stack: connect to %v: not an IPv4 address", remote)
+	}
+	local, err := l.st.localFor(ra)
+	if err != nil {
+		return nil, err
+	}
+	return l.e.TCP().Connect(local, ra, remote.Port(), h, l.e.Now())
+}
+
+// Stack is a running pmd: DPDK, the ports, the lcores and their services.
+type Stack struct {
+	cfg    *config.Config
+	opts   Options
+	log    *slog.Logger
+	ecfg   *engine.Config
+	pools  []*eal.Mempool
+	ports  []*pmd.Port
+	lcores []*Lcore
+	eals   []*eal.Lcore
+	stop   atomic.Bool // set: the lcores stop polling
+	eal    bool
+	// wrappers of device queues (fault injectors, captures), in the order
+	// made: closed from the last, once the lcores have stopped
+	closers []func() error
+	pcaps   []*dev.Pcap
+
+	portsMu     sync.Mutex // held while reading device counters and while closing the ports
+	portsClosed bool
+
+	stopOnce sync.Once
+	stopReq  chan struct{} // closed by Stop
+	done     chan struct{} // closed once everything is torn down
+	err      error         // teardown's, read after done
+}
+
+// controlEvery is how often the control goroutine looks at the neighbour
+// table's ages when nothing wakes it sooner.
+const controlEvery = 50 * time.Millisecond
+
+// Start starts DPDK, the ports and the lcores of cfg (validated, as
+// LoadConfig, ParseConfig or Config.Validate leave it) and returns once
+// the lcores poll. The stack runs until Stop or until ctx is done.
+func Start(ctx context.Context, cfg *config.Config, opts Options) (_ *Stack, err error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Program == "" {
+		opts.Program = "pmd"
+	}
+	if err := CheckHost(cfg); err != nil {
+		return nil, err
+	}
+	// Each polling lcore holds a P while it runs Go code: leave room for
+	// the runtime, the control loop and the garbage collector.
+	if want := runtime.NumCPU() + len(cfg.EAL.Lcores); runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
+	s := &Stack{cfg: cfg, opts: opts, log: opts.Log, stopReq: make(chan struct{}), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.teardown())
+			close(s.done)
+		}
+	}()
+	if err := s.setup(); err != nil {
+		return nil, err
+	}
+	if opts.Setup != nil {
+		if err := opts.Setup(s); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.startLcores(); err != nil {
+		return nil, err
+	}
+	go s.control(ctx)
+	return s, nil
+}
+
+func (s *Stack) setup() error {
+	cfg, log := s.cfg, s.log
+	args := cfg.EALArgs(s.opts.Program, os.Getpid())
+	log.Info("eal init", "args", strings.Join(args[1:], " "))
+	if err := eal.Init(args); err != nil {
+		return fmt.Errorf("EAL: %w (see 'pmd check -c %s')", err, cfg.File)
+	}
+	s.eal = true
+	for i := range cfg.EAL.Lcores {
+		p, err := eal.NewPktPool(fmt.Sprintf("pmd_l%d", i), cfg.PoolMbufs(), cfg.Engine.MbufCache, cfg.MbufDataRoom(), -1)
+		if err != nil {
+			return fmt.Errorf("lcore %d: %w (see 'pmd check -c %s')", i, err, cfg.File)
+		}
+		s.pools = append(s.pools, p)
+	}
+	ecfg := &engine.Config{
+		Idle:       map[config.Idle]engine.Idle{config.IdlePoll: engine.IdlePoll, config.IdleYield: engine.IdleYield, config.IdleSleep: engine.IdleSleep}[cfg.Engine.Idle],
+		IdleAfter:  cfg.Engine.IdleAfter,
+		IdleSleep:  cfg.Engine.IdleSleep,
+		ARPRetry:   cfg.ARP.Retry,
+		ARPTries:   cfg.ARP.Tries,
+		ARPPending: cfg.ARP.Pending,
+		ICMPRate:   cfg.Engine.ICMPRate,
+		Neigh:      ipv4.NewNeighbours(cfg.ARP.Entries, cfg.ARP.Timeout),
+		Learned:    make(chan struct{}, 1),
+	}
+	s.ecfg = ecfg
+	// With several lcores every TCP flow has an owner: the same Toeplitz
+	// key and table in the devices (where they do RSS) and in software.
+	var prss *pmd.RSS
+	if len(cfg.EAL.Lcores) > 1 {
+		key := rss.SymmetricKey
+		if cfg.RSS.Key == "microsoft" {
+			key = rss.MicrosoftKey
+		}
+		ecfg.Owner = &rss.Owner{H: rss.NewHasher(key), T: rss.NewTable(cfg.RSS.RETASize, len(cfg.EAL.Lcores))}
+		prss = &pmd.RSS{Key: key[:], Table: ecfg.Owner.T.Entries}
+	}
+	for i, pc := range cfg.Ports {
+		p, err := openPort(cfg, i, s.pools, prss)
+		if p != nil {
+			s.ports = append(s.ports, p)
+		}
+		if err != nil {
+			return err
+		}
+		addr, _ := ipv4.AddrFromNetip(pc.Address.Addr())
+		gw, _ := ipv4.AddrFromNetip(pc.Gateway)
+		ecfg.Ifaces = append(ecfg.Ifaces, engine.Iface{Name: p.Name, MAC: p.MAC, Prefix: ipv4.Prefix{Addr: addr, Bits: pc.Address.Bits()}, Gateway: gw, MTU: pc.MTU})
+	}
+	for i := range cfg.EAL.Lcores {
+		s.lcores = append(s.lcores, &Lcore{id: i, st: s})
+	}
+	// A factory receives the stack's Lcore; the engine's lcore it wraps
+	// is being built when the factory runs.
+	wrap := func(el *engine.Lcore) *Lcore {
+		l := s.lcores[el.ID]
+		l.e = el
+		return l
+	}
+	for _, sv := range cfg.Services {
+		k, opts := lookup(sv.Kind), sv.Options
+		if sv.Proto == config.ProtoUDP {
+			ecfg.UDP = append(ecfg.UDP, engine.UDPService{Port: uint16(sv.Port), New: func(el *engine.Lcore) engine.UDPHandler { return k.udp(wrap(el), opts) }})
+		} else {
+			ecfg.TCPServices = append(ecfg.TCPServices, engine.TCPService{Port: uint16(sv.Port), New: func(el *engine.Lcore) tcp.Handler { return k.tcp(wrap(el), opts) }})
+		}
+	}
+	ecfg.TCP = TCPConfig(cfg)
+	var els []*engine.Lcore
+	for i := range cfg.EAL.Lcores {
+		qs := make([]dev.Queue, len(s.ports))
+		for j, p := range s.ports {
+			q, err := s.wrapQueue(cfg.Ports[j], j, i, p.Queue(i))
+			if err != nil {
+				return err
+			}
+			qs[j] = q
+		}
+		el := engine.NewLcore(i, ecfg, qs)
+		wrap(el)
+		els = append(els, el)
+	}
+	engine.Join(els)
+	for _, p := range s.ports {
+		if err := p.Start(prss); err != nil {
+			return err
+		}
+	}
+	s.summary()
+	return nil
+}
+
+func (s *Stack) startLcores() error {
+	// Every lcore reads a clock of its own (the time-stamp counter where
+	// the kernel trusts it), anchored to the monotonic clock.
+	epoch := time.Now()
+	for i, cpu := range s.cfg.EAL.Lcores {
+		l := s.lcores[i].e
+		ck := pmdclock.New(epoch)
+		el, err := eal.StartLcore(cpu, func(*eal.Lcore) error {
+			l.Run(&s.stop, ck.Now)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.eals = append(s.eals, el)
+		s.log.Info("lcore started", "lcore", i, "cpu", cpu, "dpdk_lcore_id", el.ID)
+	}
+	return nil
+}
+
+// control runs beside the lcores until the stack stops: it enters the
+// neighbours the lcores learned, ages them, prints the counters and says
+// once whether the devices' RSS hashes agree with pmd's. It shares the
+// CPUs with polling lcores, so it wakes when an lcore has learned a
+// neighbour and otherwise rarely.
+func (s *Stack) control(ctx context.Context) {
+	defer close(s.done)
+	ctl := &engine.Control{Neigh: s.ecfg.Neigh, Lcores: s.engines()}
+	epoch := time.Now()
+	clock := func() int64 { return int64(time.Since(epoch)) }
+	tick := time.NewTicker(controlEvery)
+	defer tick.Stop()
+	var stats <-chan time.Time
+	if s.cfg.Engine.StatsInterval > 0 {
+		t := time.NewTicker(s.cfg.Engine.StatsInterval)
+		defer t.Stop()
+		stats = t.C
+	}
+	hashCheck := time.After(2 * time.Second)
+loop:
+	for {
+		select {
+		case <-hashCheck:
+			s.reportHash()
+		case <-s.ecfg.Learned:
+			ctl.Tick(clock())
+		case <-tick.C:
+			ctl.Tick(clock())
+		case <-stats:
+			s.LogStats("stats")
+		case <-ctx.Done():
+			s.log.Info("stopping", "reason", context.Cause(ctx).Error())
+			break loop
+		case <-s.stopReq:
+			break loop
+		}
+	}
+	s.err = s.teardown()
+}
+
+func (s *Stack) engines() []*engine.Lcore {
+	els := make([]*engine.Lcore, len(s.lcores))
+	for i, l := range s.lcores {
+		els[i] = l.e
+	}
+	return els
+}
+
+// Stop stops the lcores, prints the final counters, closes the ports and
+// releases DPDK, and returns what went wrong doing so. It returns ctx's
+// error if ctx ends first (the stack still stops). Calling it again waits
+// for the same end.
+func (s *Stack) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopReq) })
+	select {
+	case <-s.done:
+		return s.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done is closed once the stack has stopped, by Stop or by the context
+// given to Start.
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// Wait blocks until the stack has stopped and returns Stop's result.
+func (s *Stack) Wait() error {
+	<-s.done
+	return s.err
+}
+
+// Config is the configuration the stack runs.
+func (s *Stack) Config() *config.Config { return s.cfg }
+
+// Lcores are the polling lcores, in eal.lcores order.
+func (s *Stack) Lcores() []*Lcore { return s.lcores }
+
+// Log is the logger the stack writes to.
+func (s *Stack) Log() *slog.Logger { return s.log }
+
+// localFor is the address of the port that routes to remote.
+func (s *Stack) localFor(remote ipv4.Addr) (ipv4.Addr, error) {
+	port, _, ok := s.lcores[0].e.Route(remote)
+	if !ok {
+		return 0, fmt.Errorf("no route to %v: no port's prefix holds it and no gateway is configured", remote)
+	}
+	return s.ecfg.Ifaces[port].Prefix.Addr, nil
+}
+
+// LocalFor is the address of the port that routes to remote: the source
+// address of connections to it.
+func (s *Stack) LocalFor(remote netip.Addr) (netip.Addr, error) {
+	ra, ok := ipv4.AddrFromNetip(remote)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("%v is not an IPv4 address", remote)
+	}
+	a, err := s.localFor(ra)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return a.Netip(), nil
+}
+
+// reportHash says once what the devices' RSS hashes looked like on the
+// first packets that carried one.
+func (s *Stack) reportHash() {
+	var match, mismatch uint64
+	for _, l := range s.lcores {
+		c := l.e.Counters()
+		match += c[engine.RSSHashMatch]
+		mismatch += c[engine.RSSHashMismatch]
+	}
+	switch {
+	case match+mismatch == 0:
+		return // no device reported a hash
+	case mismatch == 0:
+		s.log.Info("device RSS hash agrees with pmd's", "packets", match)
+	default:
+		s.log.Warn("device RSS hash differs from pmd's: flows that land on the wrong lcore are steered to their owner",
+			"agree", match, "differ", mismatch)
+	}
+}
+
+// TCPConfig is cfg's [tcp] table for the lcores' stacks, with a fresh
+// secret for ISNs and SYN cookies.
+func TCPConfig(cfg *config.Config) tcp.Config {
+	c := cfg.TCP.Stack(cfg.MSS())
+	rand.Read(c.Seed[:])
+	return c
+}
+
+func openPort(cfg *config.Config, i int, pools []*eal.Mempool, prss *pmd.RSS) (*pmd.Port, error) {
+	pc := cfg.Ports[i]
+	key := fmt.Sprintf("%s: port[%d]", cfg.File, i)
+	p, err := pmd.Open(pc.Device)
+	if err != nil {
+		return nil, fmt.Errorf("%s.device: %w", key, err)
+	}
+	err = p.Configure(pmd.Config{
+		Queues: pc.Queues, RxDesc: pc.RxDesc, TxDesc: pc.TxDesc, MTU: pc.MTU,
+		Burst: cfg.Engine.Burst, ChecksumOffload: pc.ChecksumOffload, TrustedLink: pc.TrustedLink, Promiscuous: pc.Promiscuous,
+		Pools: pools, RSS: prss,
+	})
+	if errors.Is(err, pmd.ErrQueues) {
+		return p, fmt.Errorf("%s.queues: %w", key, err)
+	}
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", key, err)
+	}
+	return p, nil
+}
+
+// wrapQueue puts the port's capture and fault injector, if configured,
+// around queue i: the capture next to the device, so that it records the
+// wire's side of the faults, as tcpdump on the link would.
+func (s *Stack) wrapQueue(pc config.Port, port, i int, q dev.Queue) (dev.Queue, error) {
+	if pc.Pcap != "" {
+		name := pc.PcapFile(i, pc.Queues)
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, fmt.Errorf("port[%d].pcap: %w", port, err)
+		}
+		pq, err := dev.NewPcap(q, f, pc.PcapSnaplen, int64(pc.PcapLimitMB)<<20, func() int64 { return time.Now().UnixNano() })
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("port[%d].pcap: %w", port, err)
+		}
+		s.closers = append(s.closers, func() error { return errors.Join(pq.Close(), f.Close()) })
+		pq.On.Store(pc.PcapStart)
+		s.pcaps = append(s.pcaps, pq)
+		s.log.Info("capture", "port", port, "queue", i, "file", name, "snaplen", pc.PcapSnaplen, "limit_mb", pc.PcapLimitMB, "recording", pc.PcapStart)
+		q = pq
+	}
+	if fc := pc.Faults; fc != nil {
+		fq := dev.NewFaults(q, dev.FaultConfig{Drop: fc.Drop, Duplicate: fc.Duplicate, Reorder: fc.Reorder, Corrupt: fc.Corrupt,
+			RX: fc.Direction != "tx", TX: fc.Direction != "rx", Seed: uint64(fc.Seed) + uint64(i)})
+		s.closers = append(s.closers, func() error { fq.Close(); return nil })
+		if i == 0 {
+			s.log.Warn("fault injection", "port", port, "drop", fc.Drop, "duplicate", fc.Duplicate, "reorder", fc.Reorder, "corrupt", fc.Corrupt, "direction", fc.Direction, "seed", fc.Seed)
+		}
+		q = fq
+	}
+	return q, nil
+}
+
+// SwitchCapture turns every port's capture on if any is off, else off,
+// and returns the new state and the number of capture files; with no
+// pcap file configured it returns (false, 0).
+func (s *Stack) SwitchCapture() (on bool, files int) {
+	if len(s.pcaps) == 0 {
+		return false, 0
+	}
+	for _, p := range s.pcaps {
+		on = on || !p.On.Load()
+	}
+	for _, p := range s.pcaps {
+		p.On.Store(on)
+	}
+	return on, len(s.pcaps)
+}
+
+// teardown stops what Start started, in reverse order.
+func (s *Stack) teardown() error {
+	s.stop.Store(true)
+	for _, l := range s.eals {
+		l.Wait()
+	}
+	for _, l := range s.lcores {
+		if l.e != nil {
+			l.e.Stopped() // packets steered to an lcore after its last poll
+		}
+	}
+	if len(s.eals) > 0 {
+		s.LogStats("final")
+	}
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.portsMu.Lock()
+	s.portsClosed = true
+	for _, p := range s.ports {
+		if err := p.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.portsMu.Unlock()
+	for _, p := range s.pools {
+		p.Free()
+	}
+	if s.eal {
+		if err := eal.Cleanup(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Env is what this host allows the process (its CPUs) and the registered
+// service kinds: what LoadConfig and ParseConfig validate against.
+func Env() (config.Env, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return config.Env{}, fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	env := config.Env{Kinds: Kinds()}
+	for cpu := 0; cpu < 1024 && len(env.CPUs) < set.Count(); cpu++ {
+		if set.IsSet(cpu) {
+			env.CPUs = append(env.CPUs, cpu)
+		}
+	}
+	return env, nil
+}
+
+// LoadConfig reads and validates the configuration file at path against
+// this host and the registered services.
+func LoadConfig(path string) (*config.Config, error) {
+	env, err := Env()
+	if err != nil {
+		return nil, err
+	}
+	return config.Load(path, env)
+}
+
+// ParseConfig validates a configuration held in memory, named name in
+// errors, against this host and the registered services.
+func ParseConfig(name string, data []byte) (*config.Config, error) {
+	env, err := Env()
+	if err != nil {
+		return nil, err
+	}
+	return config.Parse(name, data, env)
+}
+
+// Validate checks a configuration built as a Go value (from
+// config.Default) against this host and the registered services.
+func Validate(cfg *config.Config) error {
+	env, err := Env()
+	if err != nil {
+		return err
+	}
+	return cfg.Validate(env)
+}
+
+// CheckHost compares the configuration's memory needs with the host's
+// free hugepages.
+func CheckHost(cfg *config.Config) error {
+	if !cfg.EAL.Hugepages {
+		return nil
+	}
+	h, err := config.ReadHugepages("/sys", "/proc/mounts")
+	if err != nil {
+		return fmt.Errorf("%s: eal.hugepages: %w", cfg.File, err)
+	}
+	return cfg.CheckHost(h)
+}

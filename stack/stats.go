@@ -1,0 +1,159 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pmdstack/pmd/config"
+	"github.com/pmdstack/pmd/engine"
+	"github.com/pmdstack/pmd/pmd"
+	"github.com/pmdstack/pmd/tcp"
+)
+
+// Counters are the stack's counters as the lcores last published them
+// (every 10 ms) and the devices' own.
+type Counters struct {
+	Lcores []LcoreCounters
+	Ports  []pmd.Stats // by port; a port whose device gave no stats is zero
+}
+
+// LcoreCounters are one lcore's counters.
+type LcoreCounters struct {
+	Engine engine.Counters
+	TCP    tcp.Counters
+	Conns  int // TCP connections in its table, TIME-WAIT included
+}
+
+// Total sums the lcores' counters.
+func (c Counters) Total() LcoreCounters {
+	var t LcoreCounters
+	for _, l := range c.Lcores {
+		t.Engine.Add(&l.Engine)
+		for i := range l.TCP {
+			t.TCP[i] += l.TCP[i]
+		}
+		t.Conns += l.Conns
+	}
+	return t
+}
+
+// Counters reads every lcore's and port's counters; safe from any
+// goroutine at any time (once the stack has stopped, the lcores' final
+// counters, and zero for the closed devices).
+func (s *Stack) Counters() Counters {
+	var c Counters
+	for _, l := range s.lcores {
+		tc, n := l.e.TCPCounters()
+		c.Lcores = append(c.Lcores, LcoreCounters{Engine: l.e.Counters(), TCP: tc, Conns: n})
+	}
+	s.portsMu.Lock()
+	defer s.portsMu.Unlock()
+	for _, p := range s.ports {
+		var st pmd.Stats
+		if !s.portsClosed {
+			st, _ = p.Stats()
+		}
+		c.Ports = append(c.Ports, st)
+	}
+	return c
+}
+
+// Listing asks every lcore for its listeners and connections (what
+// `kill -USR1` logs, as netstat shows the kernel's): one line each. An
+// lcore that does not answer before ctx ends gives an error line.
+func (s *Stack) Listing(ctx context.Context) []string {
+	var lines []string
+	for _, l := range s.lcores {
+		select {
+		case ls := <-l.e.RequestListing():
+			lines = append(lines, ls...)
+		case <-ctx.Done():
+			lines = append(lines, fmt.Sprintf("lcore %d: no answer: %v", l.id, ctx.Err()))
+		case <-s.done:
+			return lines
+		}
+	}
+	return lines
+}
+
+// LogStats logs each lcore's counters, their total and each port's device
+// counters, with msg as the message. Only non-zero counters are printed.
+func (s *Stack) LogStats(msg string) {
+	c := s.Counters()
+	for i, l := range c.Lcores {
+		s.log.Info(msg, counterAttrs("lcore"+strconv.Itoa(i), &l.Engine)...)
+	}
+	t := c.Total()
+	s.log.Info(msg, counterAttrs("total", &t.Engine)...)
+	for i, l := range c.Lcores {
+		s.log.Info(msg, tcpAttrs("tcp"+strconv.Itoa(i), &l.TCP, l.Conns)...)
+	}
+	s.log.Info(msg, tcpAttrs("tcp_total", &t.TCP, t.Conns)...)
+	for i, st := range c.Ports {
+		s.log.Info(msg, "scope", "port"+strconv.Itoa(i), "rx_packets", st.RxPackets, "tx_packets", st.TxPackets,
+			"rx_missed", st.RxMissed, "rx_errors", st.RxErrors, "tx_errors", st.TxErrors, "rx_nombuf", st.RxNoMbuf)
+	}
+}
+
+func counterAttrs(scope string, c *engine.Counters) []any {
+	attrs := []any{"scope", scope, "drops", c.Drops()}
+	for i := engine.Counter(0); i < engine.NumCounters; i++ {
+		if c[i] != 0 || i <= engine.TxBytes {
+			attrs = append(attrs, i.String(), c[i])
+		}
+	}
+	return attrs
+}
+
+func tcpAttrs(scope string, c *tcp.Counters, conns int) []any {
+	attrs := []any{"scope", scope, "tcp_conns", conns}
+	for i := tcp.Counter(0); i < tcp.NumCounters; i++ {
+		if c[i] != 0 {
+			attrs = append(attrs, i.String(), c[i])
+		}
+	}
+	return attrs
+}
+
+// summary logs what is running, once.
+func (s *Stack) summary() {
+	cfg := s.cfg
+	for i, p := range s.ports {
+		pc := cfg.Ports[i]
+		link, _ := p.Link()
+		s.log.Info("port", "port", i, "device", p.Devargs, "driver", p.Info.Driver, "mac", p.MAC.String(),
+			"address", pc.Address.String(), "gateway", gatewayString(pc), "queues", pc.Queues,
+			"rx_desc", pc.RxDesc, "tx_desc", pc.TxDesc, "mtu", pc.MTU, "offloads", p.OffloadNames(), "link", link.String())
+		for _, n := range p.Notes {
+			s.log.Info("port note", "port", i, "device", p.Devargs, "note", n)
+		}
+	}
+	if len(cfg.EAL.Lcores) > 1 {
+		s.log.Info("flow ownership", "key", cfg.RSS.Key, "reta_size", cfg.RSS.RETASize, "lcores", len(cfg.EAL.Lcores),
+			"steering", "TCP packets arriving on another lcore than their owner's are handed over (steered_out/steered_in)")
+	}
+	for i, cpu := range cfg.EAL.Lcores {
+		var qs []string
+		for j := range s.ports {
+			qs = append(qs, fmt.Sprintf("port%d/q%d", j, i))
+		}
+		s.log.Info("lcore map", "lcore", i, "cpu", cpu, "queues", strings.Join(qs, " "), "pool_mbufs", cfg.PoolMbufs())
+	}
+	for _, sv := range cfg.Services {
+		attrs := []any{"kind", sv.Kind, "proto", sv.Proto, "port", sv.Port}
+		if sv.Options != nil {
+			attrs = append(attrs, "options", fmt.Sprintf("%+v", sv.Options))
+		}
+		s.log.Info("service", attrs...)
+	}
+	s.log.Info("idle", "mode", cfg.Engine.Idle, "after", cfg.Engine.IdleAfter, "sleep", cfg.Engine.IdleSleep.String())
+}
+
+func gatewayString(p config.Port) string {
+	if !p.Gateway.IsValid() {
+		return "none"
+	}
+	return p.Gateway.String()
+}

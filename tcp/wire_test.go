@@ -371,7 +371,7 @@ func TestTransferImpaired(t *testing.T) {
 // go test ./tcp -run TestReplay -v -args -seed=N
 func TestReplay(t *testing.T) {
 	if *seedFlag == 0 {
-		return
+		t.Skip("replays one seed given with -args -seed=N")
 	}
 	traceWire = testing.Verbose()
 	defer func() { traceWire = false }()

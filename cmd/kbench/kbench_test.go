@@ -27,8 +27,9 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "kbench tests need root: they run in a network namespace of their own")
-		os.Exit(1)
+		// Skipped, not failed: go test ./... as a user runs what it can.
+		fmt.Fprintln(os.Stderr, "SKIP: kbench tests need root: they run in a network namespace of their own")
+		os.Exit(0)
 	}
 	ns := fmt.Sprintf("pmdkb-%d", os.Getpid())
 	setup := [][]string{

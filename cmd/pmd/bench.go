@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pmdstack/pmd/bench"
+	"github.com/pmdstack/pmd/bench/gen"
 	"github.com/pmdstack/pmd/config"
 	"github.com/pmdstack/pmd/engine"
 	"github.com/pmdstack/pmd/ipv4"
@@ -17,7 +18,7 @@ import (
 // benchJob is pmd bench: a generator per lcore, measured by bench.Measure.
 type benchJob struct {
 	spec      bench.Spec
-	gens      []*bench.Gen
+	gens      []*gen.Gen
 	meters    []*bench.Meter
 	measuring atomic.Bool
 	stopping  atomic.Bool
@@ -46,7 +47,7 @@ func (b *benchJob) setup(s *stack.Stack) error {
 			l.SetRaw(&engine.Raw{Window: share * b.spec.Depth, Size: max(60, b.spec.Size), Received: &m.Txns})
 			continue
 		}
-		g := &bench.Gen{Spec: b.spec, Local: local, Remote: remote, Share: share, Meter: m, Measuring: &b.measuring, Stopping: &b.stopping}
+		g := &gen.Gen{Spec: b.spec, Local: local, Remote: remote, Share: share, Meter: m, Measuring: &b.measuring, Stopping: &b.stopping}
 		b.gens = append(b.gens, g)
 		l.AddApp(g)
 	}

@@ -29,8 +29,9 @@ var pmdBin string
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "e2e: needs root (network namespaces, hugepages): run scripts/test")
-		os.Exit(1)
+		// Skipped, not failed: go test ./... as a user runs what it can.
+		fmt.Fprintln(os.Stderr, "SKIP: e2e needs root (network namespaces, hugepages): run scripts/test")
+		os.Exit(0)
 	}
 	dir, err := os.MkdirTemp("", "pmd-e2e")
 	if err != nil {

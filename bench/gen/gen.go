@@ -1,4 +1,7 @@
-package bench
+// Package gen is pmd bench's load generator: the bench workloads run as an
+// engine App on each lcore, on pmd's own TCP. It is apart from package
+// bench so that the kernel-socket twin (kbench) does not link the stack.
+package gen
 
 import (
 	"bytes"
@@ -6,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pmdstack/pmd/bench"
 	"github.com/pmdstack/pmd/engine"
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/tcp"
@@ -15,12 +19,12 @@ import (
 // connections are tcp Handlers on that lcore's stack. It allocates its
 // connections and buffers once; transactions allocate nothing.
 type Gen struct {
-	Spec      Spec
+	Spec      bench.Spec
 	Local     ipv4.Addr
 	Remote    ipv4.Addr
-	Share     int    // connections this lcore runs
-	Meter     *Meter // this lcore's totals
-	Hist      Hist   // this lcore's latencies, read after the lcore stops
+	Share     int          // connections this lcore runs
+	Meter     *bench.Meter // this lcore's totals
+	Hist      bench.Hist   // this lcore's latencies, read after the lcore stops
 	Measuring *atomic.Bool
 	Stopping  *atomic.Bool // set: no new requests or connections
 
@@ -48,9 +52,9 @@ type genConn struct {
 func (g *Gen) Start(l *engine.Lcore, now int64) {
 	g.l = l
 	switch g.Spec.Workload {
-	case HTTP:
-		g.req = []byte(HTTPRequest)
-	case StreamUp:
+	case bench.HTTP:
+		g.req = []byte(bench.HTTPRequest)
+	case bench.StreamUp:
 		g.req = bytes.Repeat([]byte("pmd-stream "), (64<<10)/11)
 	default:
 		g.req = bytes.Repeat([]byte{'r'}, g.Spec.Size)
@@ -81,13 +85,13 @@ func (gc *genConn) Open(c *tcp.Conn) {
 	c.SetNoDelay(true)
 	g := gc.g
 	switch g.Spec.Workload {
-	case RR, HTTP:
+	case bench.RR, bench.HTTP:
 		for i := 0; i < g.Spec.Depth; i++ {
 			gc.request()
 		}
-	case CRR:
+	case bench.CRR:
 		gc.request()
-	case StreamUp:
+	case bench.StreamUp:
 		gc.pushStream()
 	}
 }
@@ -131,7 +135,7 @@ func (gc *genConn) pushStream() {
 }
 
 func (gc *genConn) Writable(c *tcp.Conn) {
-	if gc.g.Spec.Workload == StreamUp {
+	if gc.g.Spec.Workload == bench.StreamUp {
 		gc.pushStream()
 	}
 }
@@ -139,13 +143,13 @@ func (gc *genConn) Writable(c *tcp.Conn) {
 func (gc *genConn) Recv(c *tcp.Conn, data []byte) int {
 	g := gc.g
 	switch g.Spec.Workload {
-	case RR:
+	case bench.RR:
 		gc.got += len(data)
 		for gc.got >= g.Spec.Size {
 			gc.got -= g.Spec.Size
 			gc.complete()
 		}
-	case CRR:
+	case bench.CRR:
 		gc.got += len(data)
 		if gc.got >= g.Spec.Size {
 			if g.Measuring.Load() {
@@ -154,9 +158,9 @@ func (gc *genConn) Recv(c *tcp.Conn, data []byte) int {
 			g.txns++
 			c.Close()
 		}
-	case StreamDown:
+	case bench.StreamDown:
 		g.bytes += uint64(len(data))
-	case HTTP:
+	case bench.HTTP:
 		gc.http(data)
 	}
 	return len(data)
@@ -233,7 +237,7 @@ func (gc *genConn) Closed(c *tcp.Conn, err error) {
 	if err != nil && !g.Stopping.Load() {
 		g.Meter.Errors.Add(1)
 	}
-	if g.Spec.Workload == CRR && !g.Stopping.Load() {
+	if g.Spec.Workload == bench.CRR && !g.Stopping.Load() {
 		g.connect(gc, g.l.Now())
 	}
 }

@@ -96,10 +96,11 @@ type Lcore struct {
 	pub    published
 	learn  *spsc.Ring[Learned]
 
-	tcp    *tcp.Stack
-	tcpOut tcpOut
-	apps   []App
-	raw    *Raw
+	tcp     *tcp.Stack
+	tcpOut  tcpOut
+	apps    []App
+	started bool // the apps have been started
+	raw     *Raw
 	// udpPort maps a UDP port to 1 + its index in udp, 0 for none: a
 	// lookup per datagram without a map.
 	udpPort *[65536]uint8
@@ -164,6 +165,20 @@ func (l *Lcore) Config() *Config { return l.cfg }
 // Add adds n to one of the lcore's counters; for services running on the
 // lcore's own thread.
 func (l *Lcore) Add(c Counter, n uint64) { l.c[c] += n }
+
+// Start starts the lcore's apps at time now, once; Run calls it, and a
+// caller that polls the lcore itself (MemLink) calls it before the first
+// Poll.
+func (l *Lcore) Start(now int64) {
+	if l.started {
+		return
+	}
+	l.started = true
+	l.now = now
+	for _, a := range l.apps {
+		a.Start(l, now)
+	}
+}
 
 // AddApp runs a on this lcore; call before Run.
 func (l *Lcore) AddApp(a App) { l.apps = append(l.apps, a) }
@@ -234,10 +249,7 @@ func (l *Lcore) publish() {
 // Run polls until stop is set, idling as configured, then flushes, drops
 // what is pending and publishes its counters a last time.
 func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
-	l.now = clock()
-	for _, a := range l.apps {
-		a.Start(l, l.now)
-	}
+	l.Start(clock())
 	empty := 0
 	for !stop.Load() {
 		if l.Poll(clock()) > 0 {

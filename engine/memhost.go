@@ -57,6 +57,7 @@ func (k *MemLink) Step() int {
 	moved := 0
 	for _, pair := range [2][2]*MemHost{{k.A, k.B}, {k.B, k.A}} {
 		from, to := pair[0], pair[1]
+		from.L.Start(k.Now)
 		from.L.Poll(k.Now)
 		for _, f := range from.Q.Sent() {
 			to.Q.Inject(f, k.Meta)

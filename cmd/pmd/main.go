@@ -16,9 +16,9 @@ import (
 
 	"github.com/pmdstack/pmd/bench"
 	"github.com/pmdstack/pmd/config"
-	"github.com/pmdstack/pmd/engine"
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/stack"
+	"github.com/pmdstack/pmd/xfer"
 )
 
 const usage = `pmd: a poll-mode userspace IPv4/TCP stack on DPDK.
@@ -143,8 +143,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // clientJob is pmd client: connections spread over the lcores.
 type clientJob struct {
-	job engine.ClientJob
-	res engine.ClientResult
+	job xfer.Job
+	res xfer.Result
 }
 
 func (c *clientJob) setup(s *stack.Stack) error {
@@ -156,7 +156,7 @@ func (c *clientJob) setup(s *stack.Stack) error {
 	for i, l := range s.Lcores() {
 		share, first := shares(c.job.Conns, len(s.Lcores()), i)
 		if share > 0 {
-			l.Engine().AddApp(&engine.Client{Job: c.job, Share: share, First: first, Result: &c.res})
+			l.Engine().AddApp(&xfer.Client{Job: c.job, Share: share, First: first, Result: &c.res})
 		}
 	}
 	return nil
@@ -177,7 +177,7 @@ func runClient(cfg *config.Config, log *slog.Logger, connect string, conns int, 
 		return 2
 	}
 	remote, _ := ipv4.AddrFromNetip(ap.Addr())
-	cj := &clientJob{job: engine.ClientJob{Remote: remote, Port: ap.Port(), Conns: conns, Bytes: nbytes, Echo: echo, Seed: uint64(time.Now().UnixNano())}}
+	cj := &clientJob{job: xfer.Job{Remote: remote, Port: ap.Port(), Conns: conns, Bytes: nbytes, Echo: echo, Seed: uint64(time.Now().UnixNano())}}
 	res := &cj.res
 	start := time.Now()
 	timer := time.AfterFunc(timeout, func() {

@@ -1,18 +1,15 @@
-package engine
+// Package xfer is pmd client's transfer: connections that each send a
+// reproducible stream and, against an echo server, check that the same
+// bytes come back. It runs as an engine App on every lcore.
+package xfer
 
 import (
 	"sync/atomic"
 
+	"github.com/pmdstack/pmd/engine"
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/tcp"
 )
-
-// App runs on an lcore's own thread: Start once before the first poll,
-// then Poll after every iteration.
-type App interface {
-	Start(l *Lcore, now int64)
-	Poll(l *Lcore, now int64)
-}
 
 // Stream is a reproducible byte stream: byte i of stream s is a function
 // of (s, i), so a receiver checks data without keeping a copy.
@@ -36,10 +33,10 @@ func (s Stream) Fill(off uint64, b []byte) {
 	}
 }
 
-// ClientJob is what the transfer client does: Conns connections to
+// Job is what the transfer client does: Conns connections to
 // Remote:Port, each sending Bytes of its own stream; with Echo, each
 // checks that the same bytes come back.
-type ClientJob struct {
+type Job struct {
 	Local  ipv4.Addr
 	Remote ipv4.Addr
 	Port   uint16
@@ -49,9 +46,9 @@ type ClientJob struct {
 	Seed   uint64
 }
 
-// ClientResult is the client's outcome, shared by the lcores running it
+// Result is the client's outcome, shared by the lcores running it
 // and safe to read from any goroutine.
-type ClientResult struct {
+type Result struct {
 	Connected atomic.Int64
 	Completed atomic.Int64 // connections that sent (and, with Echo, verified) everything and closed
 	Failed    atomic.Int64 // reset, refused, timed out, or data that differed
@@ -60,12 +57,12 @@ type ClientResult struct {
 	BytesIn   atomic.Int64
 }
 
-// Client is an App running a ClientJob's share on one lcore.
+// Client is an App running a Job's share on one lcore.
 type Client struct {
-	Job    ClientJob
+	Job    Job
 	Share  int // connections this lcore opens
 	First  int // index of its first connection
-	Result *ClientResult
+	Result *Result
 	conns  []clientConn
 	buf    []byte
 }
@@ -81,7 +78,7 @@ type clientConn struct {
 }
 
 // Start opens the lcore's share of connections.
-func (cl *Client) Start(l *Lcore, now int64) {
+func (cl *Client) Start(l *engine.Lcore, now int64) {
 	cl.buf = make([]byte, 64<<10)
 	cl.conns = make([]clientConn, cl.Share)
 	for i := range cl.conns {
@@ -97,7 +94,7 @@ func (cl *Client) Start(l *Lcore, now int64) {
 }
 
 // Poll does nothing: the connections run on their events.
-func (cl *Client) Poll(*Lcore, int64) {}
+func (cl *Client) Poll(*engine.Lcore, int64) {}
 
 func (cc *clientConn) Open(c *tcp.Conn) {
 	cc.c = c
@@ -181,4 +178,4 @@ func (cc *clientConn) Closed(_ *tcp.Conn, err error) {
 }
 
 // Finished is how many connections have ended, well or not.
-func (r *ClientResult) Finished() int64 { return r.Completed.Load() + r.Failed.Load() }
+func (r *Result) Finished() int64 { return r.Completed.Load() + r.Failed.Load() }

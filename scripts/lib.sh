@@ -4,7 +4,7 @@
 
 # Packages every script and test needs: DPDK, the kernel's own network
 # tools used as peers, and packet capture.
-PMD_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 iputils-ping iputils-arping socat ethtool nftables tcpdump curl wrk)
+PMD_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 iputils-ping iputils-arping socat ethtool nftables tcpdump curl wrk openssl)
 
 pmd_install() {
 	local missing=()

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -31,6 +32,7 @@ import (
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/pmd"
 	"github.com/pmdstack/pmd/rss"
+	"github.com/pmdstack/pmd/socket"
 	"github.com/pmdstack/pmd/tcp"
 )
 
@@ -47,6 +49,8 @@ type Options struct {
 	Setup func(s *Stack) error
 	// Program is the program name DPDK sees as argv[0]; "pmd" by default.
 	Program string
+	// Socket sets the net.Conn adapter's buffers and bounds (Net).
+	Socket []socket.Option
 }
 
 // Lcore is one polling lcore as a service sees it: its TCP stack, clock
@@ -104,6 +108,7 @@ type Stack struct {
 	// made: closed from the last, once the lcores have stopped
 	closers []func() error
 	pcaps   []*dev.Pcap
+	net     *socket.Net
 
 	portsMu     sync.Mutex // held while reading device counters and while closing the ports
 	portsClosed bool
@@ -146,6 +151,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (_ *Stack, err
 	if err := s.setup(); err != nil {
 		return nil, err
 	}
+	s.net = socket.New(s.engines(), opts.Socket...)
 	if opts.Setup != nil {
 		if err := opts.Setup(s); err != nil {
 			return nil, err
@@ -343,6 +349,22 @@ func (s *Stack) Wait() error {
 	return s.err
 }
 
+// Net is pmd's TCP through package net's interfaces, for code written
+// against net.Listener and net.Conn (net/http, crypto/tls): its
+// connections live on the lcores and hand their data to goroutines over
+// bounded lock-free rings.
+func (s *Stack) Net() *socket.Net { return s.net }
+
+// Listen listens on a TCP port on every lcore and address, as a
+// net.Listener (see Net).
+func (s *Stack) Listen(port uint16) (net.Listener, error) { return s.net.Listen(port) }
+
+// DialContext connects to address ("198.18.0.2:80") from one of the
+// lcores, as a net.Conn (see Net).
+func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return s.net.DialContext(ctx, network, address)
+}
+
 // Config is the configuration the stack runs.
 func (s *Stack) Config() *config.Config { return s.cfg }
 
@@ -475,6 +497,12 @@ func (s *Stack) SwitchCapture() (on bool, files int) {
 
 // teardown stops what Start started, in reverse order.
 func (s *Stack) teardown() error {
+	if s.net != nil {
+		// Goroutines blocked on the adapter get net.ErrClosed; the lcores
+		// reset its connections in the polls before they stop.
+		s.net.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
 	s.stop.Store(true)
 	for _, l := range s.eals {
 		l.Wait()

@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,5 +102,72 @@ func TestEmbeddedService(t *testing.T) {
 	t.Logf("%d messages over %d connections, %d bytes both ways; tcp %v", conns*perConn, conns, bytesMoved, tc)
 	if tc["handler_panics"] != 0 || tc["recv_buffer_full"] != 0 {
 		t.Errorf("counters: %v", tc)
+	}
+}
+
+// TestAdapterHTTP runs examples/httpd: net/http and crypto/tls over pmd's
+// net.Listener. The kernel's curl, wrk and openssl s_client are its
+// clients; then examples/fetch, net/http's client over pmd's Dial, fetches
+// from a kernel server.
+func TestAdapterHTTP(t *testing.T) {
+	httpd, fetch := buildExample(t, "httpd"), buildExample(t, "fetch")
+	tp := newTopo(t, 42)
+	conf := tp.conf("[0]", 1, "")
+	p := tp.startBin(httpd, conf, "-http", "8080", "-https", "8443")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	base := "http://" + tp.pmdAddr + ":8080"
+	var out string
+	var err error
+	for try := 0; try < 20; try++ { // the listener opens just after start-up
+		if out, err = tp.peer(ctx, "curl", "-sS", "--max-time", "5", base+"/"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || out != "hello from pmd\n" {
+		t.Fatalf("curl /: %v: %q", err, out)
+	}
+	if out, err := tp.peer(ctx, "curl", "-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{size_download}", base+"/bytes?n=3000000"); err != nil || out != "3000000" {
+		t.Errorf("curl 3 MB: %v: %q", err, out)
+	}
+	if out, err := tp.peer(ctx, "curl", "-sS", "--max-time", "5", "--data-binary", "ping pong", base+"/echo"); err != nil || out != "ping pong" {
+		t.Errorf("curl POST /echo: %v: %q", err, out)
+	}
+	out, err = tp.peer(ctx, "wrk", "-t", "2", "-c", "50", "-d", "5s", "--timeout", "5s", base+"/")
+	t.Logf("wrk over the adapter:\n%s", out)
+	if err != nil || strings.Contains(out, "Socket errors") || strings.Contains(out, "Non-2xx") {
+		t.Errorf("wrk: %v, or errors in its report", err)
+	}
+	if m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Errorf("wrk made no requests")
+	}
+	tlsURL := "https://" + tp.pmdAddr + ":8443/"
+	if out, err := tp.peer(ctx, "curl", "-sSk", "--max-time", "5", tlsURL); err != nil || out != "hello from pmd\n" {
+		t.Errorf("curl -k %s: %v: %q", tlsURL, err, out)
+	}
+	out, err = tp.peer(ctx, "sh", "-c", fmt.Sprintf(`printf 'GET / HTTP/1.1\r\nHost: pmd\r\nConnection: close\r\n\r\n' | openssl s_client -connect %s:8443 -quiet 2>&1`, tp.pmdAddr))
+	if err != nil || !strings.Contains(out, "HTTP/1.1 200 OK") || !strings.Contains(out, "hello from pmd") {
+		t.Errorf("openssl s_client: %v:\n%s", err, out)
+	}
+	p.stop(t)
+
+	// A kernel server in the peer namespace, fetched by pmd's client.
+	body := strings.Repeat("from the kernel ", 50000)
+	var ln net.Listener
+	if err := tp.inPeerNS(func() (err error) { ln, err = net.Listen("tcp4", tp.peerAddr+":8000"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.pmdNS, fetch, "-c", writeConf(t, conf), "http://"+tp.peerAddr+":8000/")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("fetch: %v\n%s", err, stderr.String())
+	}
+	if stdout.String() != body {
+		t.Errorf("fetch: %d bytes, want %d equal ones\n%s", stdout.Len(), len(body), stderr.String())
 	}
 }

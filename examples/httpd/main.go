@@ -3,6 +3,8 @@
 // unchanged, on connections that live on the polling lcores.
 //
 //	httpd -c conf.toml -http 8080 -https 8443
+//	httpd -kernel 198.18.50.1:8080     (the same server on kernel sockets,
+//	                                    for comparison: scripts/bench)
 //
 // GET / answers "hello from pmd"; GET /bytes?n=N answers N bytes; POST
 // /echo answers the request's body. -https serves the same over TLS with a
@@ -39,8 +41,18 @@ func main() {
 	conf := flag.String("c", "conf.toml", "configuration file")
 	httpPort := flag.Int("http", 8080, "port for HTTP (0: none)")
 	httpsPort := flag.Int("https", 0, "port for HTTPS with a self-signed certificate (0: none)")
+	kernel := flag.String("kernel", "", "serve HTTP on this address through the kernel's sockets instead of pmd")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *kernel != "" {
+		ln, err := net.Listen("tcp4", *kernel)
+		if err == nil {
+			log.Info("serving HTTP over kernel sockets", "address", *kernel)
+			err = (&http.Server{Handler: handler(), ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
+		}
+		fmt.Fprintln(os.Stderr, "httpd:", err)
+		os.Exit(1)
+	}
 	if err := run(*conf, *httpPort, *httpsPort, log); err != nil {
 		fmt.Fprintln(os.Stderr, "httpd:", err)
 		os.Exit(1)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pmdstack/pmd/tcp"
 )
 
 var testEnv = Env{CPUs: []int{6, 0, 1, 2, 3}, Kinds: testKinds}
@@ -613,5 +615,21 @@ func TestGoValue(t *testing.T) {
 	}
 	if got := w.Services[0].Options; got != (webOpts{Body: 64, Mode: "slow"}) {
 		t.Errorf("Options = %+v", got)
+	}
+}
+
+// TestTCPStackConfig: [tcp] reaches the stack's configuration whole, with
+// its defaults the stack's own, and delayed_ack = "0s" turns delayed ACKs
+// off.
+func TestTCPStackConfig(t *testing.T) {
+	d := tcp.DefaultConfig()
+	got := defaultTCP().Stack(int(d.MSS))
+	if !reflect.DeepEqual(got, d) {
+		t.Errorf("the [tcp] defaults as the stack takes them:\n got %+v\nwant %+v", got, d)
+	}
+	off := defaultTCP()
+	off.DelayedAck = 0
+	if c := off.Stack(1460); !c.NoDelayedAck {
+		t.Errorf("delayed_ack 0s: %+v", c)
 	}
 }

@@ -52,12 +52,10 @@ func (t TCP) Stack(mss int) tcp.Config {
 		MaxConns: t.MaxConns, Backlog: t.Backlog, SndBuf: t.SndBuf, RcvBuf: t.RcvBuf, Buffers: t.Buffers,
 		MSS: uint16(mss), MinRTO: t.MinRTO, MaxRTO: t.MaxRTO, InitialRTO: t.InitialRTO,
 		DelayedAck: t.DelayedAck, TimeWait: t.TimeWait, SynRetries: t.SynRetries, DataRetries: t.Retries,
-		KeepAlive: t.KeepAlive, KeepInterval: t.KeepAliveIntvl, KeepProbes: t.KeepAliveProbes,
+		NoDelayedAck: t.DelayedAck == 0,
+		KeepAlive:    t.KeepAlive, KeepInterval: t.KeepAliveIntvl, KeepProbes: t.KeepAliveProbes,
 		OOOSegments: t.OOOSegments, ChallengeRate: t.ChallengeRate,
 		PortMin: uint16(t.PortMin), PortMax: uint16(t.PortMax), TWReuse: t.TWReuse,
-	}
-	if c.DelayedAck == 0 {
-		c.DelayedAck = -1 // tcp.Config: negative is "off", zero is "default"
 	}
 	return c
 }

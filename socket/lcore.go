@@ -231,16 +231,11 @@ func (a *app) serve(s *lside) {
 	if s.pend&(reqClose|reqCloseRead) != 0 {
 		s.discard = true
 	}
-	if s.discard {
-		s.hold = s.hold[:0]
-	}
 	if s.pend&reqRead != 0 || s.discard && tc.Unread() > 0 {
 		s.pend &^= reqRead
-		if s.unhold() {
-			tc.Read() // offers the rest again: Recv takes what now fits
-			if s.gone {
-				return
-			}
+		tc.Read() // ends the Pause and offers the rest: Recv takes what now fits
+		if s.gone {
+			return
 		}
 	}
 	s.flush()
@@ -371,7 +366,6 @@ type lside struct {
 	eof      bool   // PeerClosed was called
 	spill    bool   // PeerClosed is taking the unread data into ovf
 	ovf      []byte // that data
-	hold     []byte // received data that comes before the rest and did not fit rx
 }
 
 // attach makes tc the connection's TCP connection.
@@ -451,17 +445,10 @@ func (s *lside) Open(tc *tcp.Conn) {
 	}
 }
 
-// Recv copies what fits into rx and declines the rest; the goroutine's
-// Read asks for it again (reqRead) once it made room.
-//
-// pmd's TCP may reset a connection whose handler declines data with the
-// receive buffer completely full (tcp.Handler: it cannot tell a slow
-// reader from one waiting for a message that can never arrive). So Recv
-// never leaves it quite full: the byte that would fill it goes to hold,
-// which rx takes before anything later. The window then stays at one byte
-// (zero once scaled); a peer that still trickles bytes into it grows hold
-// by one byte per probe, up to the rx ring's size, past which the TCP's
-// rule applies.
+// Recv copies what fits into rx and declines the rest with Pause: the TCP
+// keeps it, its window closing as it fills, and offers nothing more until
+// the goroutine's Read has made room and asked for it (reqRead, then
+// tc.Read).
 func (s *lside) Recv(tc *tcp.Conn, data []byte) int {
 	switch {
 	case s.gone || s.discard || s.eof && !s.spill:
@@ -472,51 +459,19 @@ func (s *lside) Recv(tc *tcp.Conn, data []byte) int {
 	}
 	c := s.c
 	before := c.rx.tail.Load()
-	n := s.fill(data)
-	if n < len(data) || len(s.hold) > 0 {
+	n := c.rx.write(data)
+	if n < len(data) {
 		c.rxBlocked.Store(true)
 		// The reader may have made room before it could see the flag.
-		n += s.fill(data[n:])
-	}
-	if rest := len(data) - n; rest >= s.c.a.rcvBuf && len(s.hold) < len(c.rx.buf) {
-		k := rest - s.c.a.rcvBuf + 1
-		s.hold = append(s.hold, data[n:n+k]...)
-		n += k
+		n += c.rx.write(data[n:])
+		if n < len(data) {
+			tc.Pause()
+		}
 	}
 	if c.rx.tail.Load() != before && c.rwait.Load() {
 		wake(c.rwake)
 	}
 	return n
-}
-
-// fill puts what it can of hold, then of p, into rx, and returns how much
-// of p it put.
-func (s *lside) fill(p []byte) int {
-	c := s.c
-	if len(s.hold) > 0 {
-		k := c.rx.write(s.hold)
-		s.hold = s.hold[:copy(s.hold, s.hold[k:])]
-		if len(s.hold) > 0 {
-			return 0
-		}
-	}
-	return c.rx.write(p)
-}
-
-// unhold moves hold into rx after the reader made room, and reports
-// whether hold is empty.
-func (s *lside) unhold() bool {
-	c := s.c
-	before := c.rx.tail.Load()
-	s.fill(nil)
-	if len(s.hold) > 0 {
-		c.rxBlocked.Store(true)
-		s.fill(nil)
-	}
-	if c.rx.tail.Load() != before && c.rwait.Load() {
-		wake(c.rwake)
-	}
-	return len(s.hold) == 0
 }
 
 // Writable: the send buffer has room again.
@@ -532,10 +487,8 @@ func (s *lside) PeerClosed(tc *tcp.Conn) {
 	}
 	s.eof = true
 	c := s.c
-	if !s.discard && (tc.Unread() > 0 || len(s.hold) > 0) {
+	if !s.discard && tc.Unread() > 0 {
 		s.spill = true
-		s.ovf = append(s.ovf, s.hold...)
-		s.hold = nil
 		tc.Read()
 		s.spill = false
 		if len(s.ovf) > 0 {

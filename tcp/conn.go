@@ -42,8 +42,14 @@ func (s State) synchronized() bool { return s >= Established }
 // acknowledged) to the last byte written; a FIN, once queued, follows them.
 // The receive buffer holds bytes the application has not taken, then
 // out-of-order data at its offset from RCV.NXT.
+//
+// A *Conn is handed to the application in its Handler's callbacks. The
+// stack reuses the object for a later connection once this one has ended
+// and the poll iteration is over; Gen tells the incarnations apart (see
+// Handler for the rules).
 type Conn struct {
 	s        *Stack
+	gen      uint64 // incarnation of this object: see Gen
 	id       FourTuple
 	state    State
 	handler  Handler
@@ -79,6 +85,8 @@ type Conn struct {
 	finRcvd     bool // a FIN arrived, maybe ahead of data
 	readClosed  bool // the application closed: further data gets a reset
 	inRecv      bool // the handler's Recv is running
+	paused      bool // Pause: nothing is offered until Read
+	offered     int  // bytes offered to the running Recv
 
 	// options
 	tsOK        bool
@@ -118,7 +126,6 @@ type Conn struct {
 	ackNow     bool
 	ackPending int
 	dirty      bool
-	recycle    bool
 	nextDirty  *Conn
 	lastRecv   int64
 	closeErr   error
@@ -127,8 +134,8 @@ type Conn struct {
 }
 
 func (c *Conn) reset(s *Stack, id FourTuple, h Handler) {
-	ooo, sacked := c.ooo[:0], c.sacked[:0]
-	*c = Conn{s: s, id: id, handler: h, wSlot: -1}
+	ooo, sacked, gen := c.ooo[:0], c.sacked[:0], c.gen
+	*c = Conn{s: s, id: id, handler: h, wSlot: -1, gen: gen + 1}
 	if cap(ooo) < s.cfg.OOOSegments {
 		ooo = make([]SACKBlock, 0, s.cfg.OOOSegments)
 		sacked = make([]SACKBlock, 0, s.cfg.OOOSegments)
@@ -149,6 +156,15 @@ func windowShift(size int) uint8 {
 	return sh
 }
 
+// Gen is the generation of the connection object: it changes (grows by
+// one) each time the stack reuses the object for a new connection, and is
+// never 0. Code that keeps a *Conn beyond the callback that gave it saves
+// Gen while the connection is open; c.Gen() equal to the saved value means
+// c is still that connection (it may have ended since: State is Closed or
+// TimeWait then, and every method is harmless). Anything else means the
+// object now serves another connection: do not call it.
+func (c *Conn) Gen() uint64 { return c.gen }
+
 // ID is the connection's four-tuple.
 func (c *Conn) ID() FourTuple { return c.id }
 
@@ -156,6 +172,7 @@ func (c *Conn) ID() FourTuple { return c.id }
 func (c *Conn) State() State { return c.state }
 
 // SetNoDelay turns Nagle's algorithm off (true) or on (false, the default).
+// On a connection that has ended it has no effect.
 func (c *Conn) SetNoDelay(on bool) { c.noDelay = on }
 
 // Writable is how many bytes Write would take now. When it is 0, the
@@ -176,7 +193,8 @@ func (c *Conn) Writable() int {
 
 // Write copies as much of b as fits into the send buffer and returns how
 // much; it goes out at the end of the poll iteration. When it comes up
-// short, Writable is called once space frees.
+// short, Writable is called once space frees. It returns 0 once the
+// connection's side is closed (CloseWrite) or the connection has ended.
 func (c *Conn) Write(b []byte) int {
 	switch c.state {
 	case SynSent, SynReceived, Established, CloseWait:
@@ -206,7 +224,11 @@ func (c *Conn) Write(b []byte) int {
 }
 
 // CloseWrite sends FIN after the data written so far (half-close): the
-// connection still receives.
+// connection still receives. Before the peer has answered the SYN
+// (SYN-SENT) it ends the connection: nothing was sent to close, and
+// Closed runs with a nil error before CloseWrite returns. On
+// a connection that has ended, or already closed for writing, it does
+// nothing.
 func (c *Conn) CloseWrite() {
 	switch c.state {
 	case SynReceived, Established:
@@ -227,8 +249,12 @@ func (c *Conn) CloseWrite() {
 // still arrives is answered with a reset (RFC 9293 3.10.4 and common
 // practice). So is a Close that leaves received data unread, so that the
 // peer learns it was lost (RFC 1122 4.2.2.13); called from Recv, Close
-// counts what Recv returns as read.
+// counts what Recv returns as read. On a connection that has ended it
+// does nothing.
 func (c *Conn) Close() {
+	if c.state == Closed || c.state == TimeWait {
+		return
+	}
 	c.readClosed = true
 	if c.unread > 0 && !c.inRecv && c.resetUnread() {
 		return
@@ -248,23 +274,54 @@ func (c *Conn) resetUnread() bool {
 	return false
 }
 
-// Abort resets the connection at once (RFC 9293 ABORT).
-func (c *Conn) Abort() {
+// Abort resets the connection at once (RFC 9293 3.10.5 ABORT): the reset
+// goes out now in SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2 and
+// CLOSE-WAIT (in SYN-SENT, CLOSING and LAST-ACK the connection is only
+// deleted), and the handler's Closed runs with ErrAborted before Abort
+// returns. On a connection that has ended, TIME-WAIT included, it does
+// nothing.
+func (c *Conn) Abort() { c.abort(ErrAborted) }
+
+// abort is Abort with the error Closed receives.
+func (c *Conn) abort(err error) {
 	switch c.state {
 	case Closed, TimeWait:
 		return
 	case SynReceived, Established, FinWait1, FinWait2, CloseWait:
 		c.sendRST(c.sndNxt, 0, false)
 	}
-	c.s.finish(c, ErrAborted)
+	c.s.finish(c, err)
 }
 
-// Unread is how many received bytes the handler has not taken yet.
-func (c *Conn) Unread() int { return c.unread }
+// Unread is how many received bytes the handler has not taken yet. During
+// Recv it is len(data): everything unread is offered.
+func (c *Conn) Unread() int {
+	if c.inRecv {
+		return c.offered
+	}
+	return c.unread
+}
 
-// Read offers the buffered received data to the handler again (after it
-// declined some in Recv).
-func (c *Conn) Read() { c.deliver() }
+// Read offers the buffered received data to the handler's Recv again,
+// at once (after it declined some), and ends a Pause. It does nothing
+// else from Recv (the data is being offered), with nothing unread, or on
+// a connection that has ended. Recv may decline again; with the receive
+// buffer full that may abort the connection (see Handler), so Closed may
+// run before Read returns.
+func (c *Conn) Read() {
+	c.paused = false
+	c.deliver()
+}
+
+// Pause says that the handler declines data because its own consumer is
+// not ready (a queue to another thread is full, say), not because it
+// waits for more bytes: until the handler calls Read, the stack offers
+// nothing to Recv, received data stays in the receive buffer and closes
+// the window as it fills, and a full buffer does not abort the connection
+// (see Handler). Called from Recv, it applies to what Recv leaves. This is
+// flow control: the peer's zero-window probes keep the connection, as
+// with a kernel socket nobody reads.
+func (c *Conn) Pause() { c.paused = true }
 
 func (c *Conn) markDirty() {
 	if !c.dirty {

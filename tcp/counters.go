@@ -22,7 +22,9 @@ const (
 	ChallengeAcks
 	ChallengeAcksLimited
 	TimeWaitReused
-	ClosedUnread // resets for a Close that left received data unread
+	ClosedUnread   // resets for a Close that left received data unread
+	RecvBufferFull // aborts: the handler declined data with the receive buffer full (ErrRecvBufferFull)
+	HandlerPanics  // handler callbacks that panicked (contained; the connection aborted)
 	KeepaliveProbes
 	WindowProbes
 	DupAcks
@@ -59,6 +61,8 @@ var counterNames = [NumCounters]string{
 	ChallengeAcksLimited: "tcp_challenge_acks_limited",
 	TimeWaitReused:       "tcp_time_wait_reused",
 	ClosedUnread:         "tcp_closed_unread",
+	RecvBufferFull:       "tcp_recv_buffer_full",
+	HandlerPanics:        "tcp_handler_panics",
 	KeepaliveProbes:      "tcp_keepalive_probes",
 	WindowProbes:         "tcp_window_probes",
 	DupAcks:              "tcp_dup_acks",

@@ -8,8 +8,12 @@ import (
 
 // Input processes one segment from remote to local whose checksum the
 // caller has verified. It never fails: a bad segment is counted and
-// dropped, or answered with a reset or an ACK as RFC 9293 says.
+// dropped, or answered with a reset or an ACK as RFC 9293 says. Not from a
+// handler callback.
 func (s *Stack) Input(local, remote ipv4.Addr, h Header, now int64) {
+	if s.depth != 0 {
+		reentered()
+	}
 	s.now = now
 	s.C[SegsIn]++
 	if h.Check() != nil {
@@ -194,7 +198,7 @@ func (c *Conn) open(now int64) {
 		c.rto = min(max(int64(synFallbackRTO), int64(c.s.cfg.MinRTO)), int64(c.s.cfg.MaxRTO))
 	}
 	c.armKeepalive(now)
-	c.handler.Open(c)
+	c.callOpen()
 }
 
 // synFallbackRTO is RFC 6298's RTO once a SYN timed out (section 5.7).
@@ -304,8 +308,8 @@ func (c *Conn) input(seg *Segment, now int64) {
 			return
 		}
 	}
-	if !c.processAck(seg, now) {
-		return
+	if !c.processAck(seg, now) || c.state == Closed {
+		return // (Writable or Recv may have ended c)
 	}
 
 	// Seventh: text (urgent data is plain data here: the pointer is
@@ -375,7 +379,7 @@ func (c *Conn) takeFin(now int64) {
 		return
 	}
 	if c.handler != nil {
-		c.handler.PeerClosed(c)
+		c.callPeerClosed()
 	}
 }
 
@@ -383,7 +387,7 @@ func (c *Conn) takeFin(now int64) {
 // application hears PeerClosed before TIME-WAIT tells it Closed.
 func (c *Conn) finWaitFin(now int64) {
 	if c.handler != nil {
-		c.handler.PeerClosed(c)
+		c.callPeerClosed()
 		if c.state == Closed {
 			return
 		}
@@ -542,15 +546,23 @@ func (c *Conn) processAck(seg *Segment, now int64) bool {
 	}
 	if seg.Ack.GreaterThan(c.sndUna) {
 		c.newAck(seg, now)
+		if c.state == Closed {
+			return false // ended by Writable or Recv
+		}
 	} else if seg.Ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&FlagFIN == 0 &&
 		c.sndWnd == wndBefore && c.sndWnd > 0 && c.sndMax.GreaterThan(c.sndUna) {
 		// (With the window shut the ACKs answer our probes: no loss.)
 		c.dupAck(seg, now)
 	}
-	if c.sackOK && seg.Opts.NSACK > 0 && c.state != Closed {
+	if c.sackOK && seg.Opts.NSACK > 0 {
 		c.sackLoss(now)
 	}
-	if c.sndWnd > 0 && c.tPersist != 0 {
+	if wndBefore == 0 && c.sndWnd > 0 && c.tPersist != 0 {
+		// The window opened: stop probing (output arms the timer again
+		// if silly-window avoidance holds the data back). A timer armed
+		// under a small open window is the override timeout: any other
+		// ACK, a duplicate say, leaves it running, or nothing would send
+		// the data a small window holds back.
 		c.tPersist = 0
 		c.persistBackoff = 0
 	}
@@ -565,7 +577,10 @@ func (c *Conn) processAck(seg *Segment, now int64) bool {
 		}
 	case Closing:
 		if c.finAcked() {
-			c.enterTimeWait(now)
+			c.enterTimeWait(now) // Closed runs
+			if c.state == Closed {
+				return false
+			}
 		}
 	case LastAck:
 		if c.finAcked() {
@@ -619,7 +634,10 @@ func (c *Conn) newAck(seg *Segment, now int64) {
 	if c.wantWritable && c.Writable() > 0 {
 		c.wantWritable = false
 		if c.handler != nil {
-			c.handler.Writable(c)
+			c.callWritable()
+			if c.state == Closed {
+				return
+			}
 		}
 	}
 	if c.unread > 0 {
@@ -639,7 +657,8 @@ func (c *Conn) enterTimeWait(now int64) {
 	c.notifyClosed(nil)
 }
 
-// notifyClosed tells the handler once and detaches it.
+// notifyClosed tells the handler once and detaches it first: Closed is
+// the last callback, whatever it does.
 func (c *Conn) notifyClosed(err error) {
 	h := c.handler
 	c.handler = nil
@@ -649,7 +668,7 @@ func (c *Conn) notifyClosed(err error) {
 		} else {
 			c.s.C[ConnsFailed]++
 		}
-		h.Closed(c, err)
+		c.callClosed(h, err)
 	}
 }
 

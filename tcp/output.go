@@ -158,10 +158,13 @@ func (c *Conn) output(now int64) {
 		}
 		fin := finDue && c.sndNxt.Add(n) == end
 		if n < mss && !fin {
-			if n < avail && n < c.maxSndWnd/2 && !c.swsOverride {
+			if n < avail && n < c.maxSndWnd/2 && !c.swsOverride && c.sndNxt == c.sndMax {
 				// Sender silly-window avoidance: wait for a wider window,
 				// but not forever when nothing is in flight to bring one
-				// (RFC 9293 3.8.6.2.1, the override timeout).
+				// (RFC 9293 3.8.6.2.1, the override timeout). New data
+				// only: what a timeout resends (SND.NXT pulled back below
+				// SND.MAX) went out once in that window already, and
+				// holding it back would leave nothing to bring the ACK.
 				if c.sndUna == c.sndMax {
 					c.armPersist(now)
 				}

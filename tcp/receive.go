@@ -3,7 +3,8 @@ package tcp
 // receive takes the text of an acceptable, trimmed segment (RFC 9293
 // 3.10.7.4, seventh step). In-order data goes straight from the packet to
 // the handler when nothing is buffered (no copy); what the handler does
-// not take, and out-of-order data, goes into the receive buffer.
+// not take, and out-of-order data, goes into the receive buffer. The
+// caller checks c.state == Closed after it: a callback may end c.
 func (c *Conn) receive(seg *Segment, now int64) {
 	data := seg.Payload
 	if seg.Seq != c.rcvNxt {
@@ -13,10 +14,8 @@ func (c *Conn) receive(seg *Segment, now int64) {
 		return
 	}
 	c.rcvNxt = c.rcvNxt.Add(uint32(len(data)))
-	if c.unread == 0 && len(c.ooo) == 0 && c.handler != nil {
-		c.inRecv = true
-		k := c.handler.Recv(c, data)
-		c.inRecv = false
+	if c.unread == 0 && len(c.ooo) == 0 && c.handler != nil && !c.paused {
+		k := c.callRecv(data)
 		if c.state == Closed {
 			return
 		}
@@ -35,6 +34,9 @@ func (c *Conn) receive(seg *Segment, now int64) {
 			c.rcv.writeAt(0, data[k:])
 			c.unread = len(data) - k
 			c.rcv.n = c.unread
+			if c.rcvFullDeclined() {
+				return
+			}
 		}
 	} else {
 		if !c.ensureRcv() {
@@ -131,26 +133,30 @@ func (c *Conn) mergeOOO() {
 	}
 }
 
-// deliver offers the buffered in-order data to the handler until it takes
-// no more, and announces a window that opened enough (receiver SWS
-// avoidance, RFC 9293 3.8.6.2.2).
+// deliver offers the buffered in-order data to the handler, all of it as
+// one slice, and announces a window that opened enough (receiver SWS
+// avoidance, RFC 9293 3.8.6.2.2). The caller checks c.state == Closed
+// after it: Recv may end c.
 func (c *Conn) deliver() {
+	if c.unread == 0 || c.inRecv || c.handler == nil || c.readClosed || c.paused || c.state == Closed {
+		return
+	}
 	before := c.rcvWindow()
-	for c.unread > 0 && c.handler != nil && !c.readClosed {
-		a, b := c.rcv.peek(0, c.unread)
-		c.inRecv = true
-		k := c.handler.Recv(c, a)
-		c.inRecv = false
-		if c.state == Closed {
-			return
-		}
-		c.rcv.discard(k)
-		c.unread -= k
-		if c.readClosed && c.unread > 0 && c.resetUnread() {
+	if c.rcv.head+c.unread > len(c.rcv.buf) {
+		c.linearize()
+	}
+	k := c.callRecv(c.rcv.buf[c.rcv.head : c.rcv.head+c.unread])
+	if c.state == Closed {
+		return
+	}
+	c.rcv.discard(k)
+	c.unread -= k
+	if c.unread > 0 {
+		if c.readClosed && c.resetUnread() {
 			return // closed from Recv without taking everything
 		}
-		if k < len(a) || len(b) == 0 {
-			break
+		if c.rcvFullDeclined() {
+			return
 		}
 	}
 	if c.unread == 0 && len(c.ooo) == 0 && c.rcv.buf != nil {
@@ -162,6 +168,64 @@ func (c *Conn) deliver() {
 		c.ackNow = true
 		c.markDirty()
 	}
+}
+
+// linearize rotates the receive ring so that its head is at index 0: the
+// unread bytes, which straddled the end, become one slice. Out-of-order
+// data lies beyond them at offsets from the head and moves with them. Only
+// the extent holding data is moved, with the smaller of its two pieces
+// parked in the stack's scratch buffer: no allocation after the first.
+func (c *Conn) linearize() {
+	r := &c.rcv
+	extent := c.unread
+	if n := len(c.ooo); n > 0 {
+		extent += int(c.ooo[n-1].Right.Sub(c.rcvNxt))
+	}
+	extent = min(extent, len(r.buf)) // the window keeps it within anyway
+	a := len(r.buf) - r.head         // from head to the end of the buffer
+	b := extent - a                  // wrapped to the front
+	if a <= b {
+		tmp := c.s.rotScratch(a)
+		copy(tmp, r.buf[r.head:])
+		copy(r.buf[a:a+b], r.buf[:b])
+		copy(r.buf, tmp)
+	} else {
+		tmp := c.s.rotScratch(b)
+		copy(tmp, r.buf[:b])
+		copy(r.buf[:a], r.buf[r.head:])
+		copy(r.buf[a:a+b], tmp)
+	}
+	r.head = 0
+}
+
+// rotScratch is n bytes of scratch for linearize (n is at most half a
+// receive buffer).
+func (s *Stack) rotScratch(n int) []byte {
+	if len(s.rotBuf) < n {
+		s.rotBuf = make([]byte, s.rcvPool.size/2)
+	}
+	return s.rotBuf[:n]
+}
+
+// rcvFullDeclined applies the rule for a handler that declined data with
+// the receive buffer full (see Handler): nothing more can arrive, so
+// unless the stack will offer the data again by itself, the connection is
+// aborted with ErrRecvBufferFull. It reports whether it was.
+func (c *Conn) rcvFullDeclined() bool {
+	if c.unread < c.s.rcvPool.size || c.paused || c.reofferDue() {
+		return false
+	}
+	c.s.C[RecvBufferFull]++
+	c.abort(ErrRecvBufferFull)
+	return true
+}
+
+// reofferDue reports whether the stack will offer the unread data again
+// without the handler's help: every acknowledgement of new data does
+// (newAck), so it will if the handler waits for Writable or anything the
+// connection sent or queued is not yet acknowledged.
+func (c *Conn) reofferDue() bool {
+	return c.wantWritable || c.snd.n > 0 || c.sndMax.GreaterThan(c.sndUna) || c.finQueued && !c.finSent
 }
 
 // sackBlocks fills the SACK option: the most recent range first (RFC 2018

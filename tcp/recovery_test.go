@@ -94,7 +94,7 @@ func fastRetransmit(t *testing.T, f *fixture) {
 // TestDupAckRules: ACKs that carry data, move the window or come with
 // nothing outstanding are not duplicates (RFC 5681 2).
 func TestDupAckRules(t *testing.T) {
-	f := established(t, Config{DelayedAck: -1}, optsNone)
+	f := established(t, Config{NoDelayedAck: true}, optsNone)
 	f.sendFive()
 	f.send(f.dupAck(f.u))
 	w := f.ackSeg(f.p, f.u)

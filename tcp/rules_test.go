@@ -82,15 +82,25 @@ func TestListenIgnores(t *testing.T) {
 
 // zeroWindow brings an established connection (receive buffer 4096, no
 // options) to a closed receive window: the application takes nothing and
-// the peer fills the buffer.
+// the peer fills the buffer. The application waits for Writable (its
+// Write came up short against the peer's closed window), so the stack
+// waits with it rather than abort the connection for a full buffer (see
+// TestRecvBufferFull).
 func zeroWindow(t *testing.T) *fixture {
 	t.Helper()
-	f := newFixture(t, Config{RcvBuf: 4096})
+	f := newFixture(t, Config{RcvBuf: 4096, SndBuf: 4096})
 	f.app.take = 0
 	f.passiveOpen(optsNone)
 	if f.win != 4096 {
 		t.Fatalf("window %d", f.win)
 	}
+	f.peerWnd = 0
+	f.send(f.ackSeg(f.p, f.u))
+	if n := f.c.Write(payload(0, 4097)); n != 4096 {
+		t.Fatalf("Write took %d", n)
+	}
+	f.flush()
+	f.expectNothing()
 	f.send(f.dataSeg(f.p, f.u, payload(0, 2048)))
 	f.expectNothing()
 	f.send(f.dataSeg(f.p+2048, f.u, payload(2048, 2048)))
@@ -133,7 +143,7 @@ func TestAcceptability(t *testing.T) {
 			if tc.zero {
 				f = zeroWindow(t)
 			} else {
-				f = newFixture(t, Config{DelayedAck: -1})
+				f = newFixture(t, Config{NoDelayedAck: true})
 				f.passiveOpen(optsNone)
 				if f.win != W {
 					t.Fatalf("window %d", f.win)
@@ -338,7 +348,7 @@ func TestACKAboveSndMax(t *testing.T) {
 // data (RFC 5961 5.2, which answers it with an ACK); an old ACK within
 // that range is only a duplicate, and the data it carries is taken.
 func TestACKTooOld(t *testing.T) {
-	f := established(t, Config{DelayedAck: -1}, optsNone)
+	f := established(t, Config{NoDelayedAck: true}, optsNone)
 	maxWnd := Seq(f.peerWnd) // MAX.SND.WND: no scaling
 	f.send(f.dataSeg(f.p, f.u-maxWnd-1, []byte("old")))
 	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
@@ -369,7 +379,7 @@ func TestACKMissing(t *testing.T) {
 // TestPAWS: a segment whose TSval is older than TS.Recent is an old
 // duplicate: dropped, answered with an ACK, counted (RFC 7323 5.3).
 func TestPAWS(t *testing.T) {
-	f := established(t, Config{DelayedAck: -1}, optsAll)
+	f := established(t, Config{NoDelayedAck: true}, optsAll)
 	old := Segment{Flags: FlagACK | FlagPSH, Seq: f.p, Ack: f.u, Window: f.peerWnd, Payload: []byte("old"),
 		Opts: Options{HasTS: true, TSVal: f.peerTS - 1, TSEcr: f.ourTS}}
 	f.send(old)
@@ -554,7 +564,7 @@ func TestTimeWaitReuseSequence(t *testing.T) {
 func TestUrgentIgnored(t *testing.T) {
 	for _, o := range []peerOpts{optsNone, optsAll} {
 		t.Run(o.String(), func(t *testing.T) {
-			f := established(t, Config{DelayedAck: -1}, o)
+			f := established(t, Config{NoDelayedAck: true}, o)
 			for i, urg := range []uint16{3, 0xffff, 0} {
 				seg := Segment{Flags: FlagACK | FlagPSH | FlagURG, Seq: f.p, Ack: f.u, Window: f.peerWnd, Payload: []byte("hello")}
 				f.fill(&seg)
@@ -764,7 +774,7 @@ func TestRecvPartial(t *testing.T) {
 // TestRecvPartialWritable: buffered data is offered again after Writable,
 // when the send buffer frees.
 func TestRecvPartialWritable(t *testing.T) {
-	f := newFixture(t, Config{SndBuf: 4096, DelayedAck: -1})
+	f := newFixture(t, Config{SndBuf: 4096, NoDelayedAck: true})
 	take := false
 	f.app.onRecv = func(c *Conn, d []byte) int {
 		if !take {

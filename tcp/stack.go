@@ -15,31 +15,32 @@ type FourTuple struct {
 }
 
 // Output is what the stack transmits through: the lcore's link layer.
+//
+// The pairing of Alloc and Send, which an implementation may rely on (the
+// engine's keeps the frame of the last Alloc and finds it again in Send):
+//   - Every successful Alloc is followed by exactly one Send of its token,
+//     with the same id pointer and the same n, before the stack calls
+//     Alloc again. Between the two the stack only writes the segment into
+//     seg: no handler callback runs and no other Output call is made, so
+//     at most one buffer is outstanding at any time.
+//   - After a failed Alloc (ok false) the stack calls no Send; it counts
+//     DropNoBuffer and retries on a timer or drops the segment.
+//   - The stack never abandons a buffer: no Alloc without its Send.
+//
+// The stack calls Output whenever it runs: from Input, Advance and Flush,
+// and from Conn and Stack methods an application calls (Abort sends its
+// reset at once, Connect its SYN), inside handler callbacks or outside
+// them. id points into the stack and is valid only during the call; seg
+// belongs to the stack from Alloc to Send. Output must not call back into
+// the Stack.
 type Output interface {
-	// Alloc returns a buffer for a segment of up to n bytes to id.Remote:
-	// seg starts where the TCP header goes. ok is false when no buffer is
-	// free.
+	// Alloc returns a buffer for a segment of n bytes to id.Remote: seg
+	// starts where the TCP header goes and holds at least n bytes. ok is
+	// false when no buffer is free.
 	Alloc(id *FourTuple, n int) (tok uintptr, seg []byte, ok bool)
 	// Send transmits the first n bytes of the segment in tok's buffer,
 	// adding the TCP checksum, the IPv4 header and the link header.
 	Send(tok uintptr, id *FourTuple, n int)
-}
-
-// Handler receives a connection's events, on the lcore that owns it.
-type Handler interface {
-	// Open: the connection is established (accepted or connected).
-	Open(c *Conn)
-	// Recv: in-order data, a view valid only during the call. The
-	// handler returns how many bytes it took; the rest is kept in the
-	// receive buffer and offered again after Writable or Read.
-	Recv(c *Conn, data []byte) int
-	// Writable: send space has become free after a Write came up short.
-	Writable(c *Conn)
-	// PeerClosed: the peer sent FIN; no more data will come.
-	PeerClosed(c *Conn)
-	// Closed: the connection is gone (err nil after an orderly close).
-	// c must not be used after it returns.
-	Closed(c *Conn, err error)
 }
 
 // Errors reported by Closed and Connect.
@@ -52,6 +53,7 @@ var (
 	ErrTableFull    = errors.New("tcp: connection table full")
 	ErrPortInUse    = errors.New("tcp: port already listening")
 	ErrNotConnected = errors.New("tcp: not connected")
+	// ErrRecvBufferFull and *PanicError: see Handler.
 )
 
 // Config holds the stack's knobs; zero values take the defaults of
@@ -66,7 +68,8 @@ type Config struct {
 	MinRTO        time.Duration // RFC 6298 lower bound
 	MaxRTO        time.Duration
 	InitialRTO    time.Duration
-	DelayedAck    time.Duration // 0: acknowledge every segment at once
+	DelayedAck    time.Duration // longest delay of an ACK
+	NoDelayedAck  bool          // acknowledge every segment at once (DelayedAck is then ignored)
 	TimeWait      time.Duration // 2*MSL
 	SynRetries    int
 	DataRetries   int           // retransmissions of one segment before giving up
@@ -127,9 +130,9 @@ func (c *Config) fill() {
 	setD(&c.InitialRTO, d.InitialRTO)
 	setD(&c.TimeWait, d.TimeWait)
 	setD(&c.KeepInterval, d.KeepInterval)
-	if c.DelayedAck < 0 {
-		c.DelayedAck = 0
-	} else if c.DelayedAck == 0 {
+	if c.NoDelayedAck {
+		c.DelayedAck = 0 // what the receive path tests
+	} else if c.DelayedAck <= 0 {
 		c.DelayedAck = d.DelayedAck
 	}
 	if c.MSS == 0 {
@@ -159,6 +162,8 @@ type Stack struct {
 	conns     connTable
 	listeners map[uint16]*Listener
 	freeConns []*Conn
+	released  []*Conn // connections ended this poll iteration: recycled by Flush
+	depth     int     // handler callbacks running, nested ones counted
 	made      int
 	sndPool   bufPool
 	rcvPool   bufPool
@@ -169,6 +174,7 @@ type Stack struct {
 	nextPort  uint16
 	now       int64
 	scratch   []byte
+	rotBuf    []byte    // for linearize: half a receive buffer, made on the first wrap
 	ctlID     FourTuple // the tuple of a segment sent outside a connection
 
 	challengeTokens int
@@ -185,6 +191,7 @@ func NewStack(cfg Config, out Output) *Stack {
 		out:       out,
 		listeners: make(map[uint16]*Listener),
 		freeConns: make([]*Conn, 0, cfg.MaxConns),
+		released:  make([]*Conn, 0, 16),
 		sndPool:   bufPool{size: pow2(cfg.SndBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
 		rcvPool:   bufPool{size: pow2(cfg.RcvBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
 		isn:       NewISNGen(cfg.Seed),
@@ -252,7 +259,11 @@ func (s *Stack) newConn(id FourTuple, h Handler) *Conn {
 	return c
 }
 
-// release removes c from the table and recycles it.
+// release removes c from the table and ends its incarnation. The object
+// is recycled only at the end of Flush, once the stack has left every
+// callback: code still running for c (the callback that closed it, the
+// stack's own processing after that callback returns, a timer list that
+// holds it) finds it Closed and never a different connection.
 func (s *Stack) release(c *Conn) {
 	if s.conns.get(c.id) == c {
 		s.conns.del(c.id)
@@ -261,14 +272,10 @@ func (s *Stack) release(c *Conn) {
 	c.freeBuffers()
 	c.state = Closed
 	c.handler = nil
-	c.Context = nil
-	c.Tag = 0
 	c.listener = nil
-	if !c.dirty { // a dirty connection is recycled when the flush reaches it
-		s.freeConns = append(s.freeConns, c)
-	} else {
-		c.recycle = true
-	}
+	c.unread = 0
+	c.ooo = c.ooo[:0]
+	s.released = append(s.released, c)
 }
 
 // Connect opens a connection from local to remote:port, choosing a free
@@ -327,8 +334,13 @@ func (s *Stack) ConnectFrom(id FourTuple, h Handler, now int64) (*Conn, error) {
 	return c, nil
 }
 
-// Advance runs the timers due at now and flushes what they produced.
+// Advance runs the timers due at now and flushes what they produced (and
+// what input and applications queued before). Not from a handler
+// callback.
 func (s *Stack) Advance(now int64) {
+	if s.depth != 0 {
+		reentered()
+	}
 	s.now = now
 	s.wheel.advance(now, func(c *Conn) { c.onTimer(now) })
 	s.Flush(now)
@@ -338,19 +350,27 @@ func (s *Stack) Advance(now int64) {
 func (s *Stack) NextDeadline() int64 { return s.wheel.next() }
 
 // Flush sends what connections queued during this iteration: data, ACKs,
-// FINs. Call once per poll iteration, after input.
+// FINs. Call once per poll iteration, after input, timers and
+// applications (Advance ends with it); not from a handler callback. It
+// then recycles the connections that ended during the iteration.
 func (s *Stack) Flush(now int64) {
+	if s.depth != 0 {
+		reentered()
+	}
 	for s.dirty != nil {
 		c := s.dirty
 		s.dirty = c.nextDirty
 		c.nextDirty = nil
 		c.dirty = false
-		if c.recycle {
-			c.recycle = false
+		c.output(now) // nothing for a connection that ended since it queued
+	}
+	if len(s.released) > 0 {
+		for i, c := range s.released {
+			c.Context, c.Tag = nil, 0
 			s.freeConns = append(s.freeConns, c)
-			continue
+			s.released[i] = nil
 		}
-		c.output(now)
+		s.released = s.released[:0]
 	}
 }
 

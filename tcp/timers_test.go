@@ -63,9 +63,9 @@ func TestDelayedACKPiggyback(t *testing.T) {
 	f.expectNothing()
 }
 
-// TestDelayedACKOff: DelayedAck < 0 acknowledges every segment at once.
+// TestDelayedACKOff: NoDelayedAck acknowledges every segment at once.
 func TestDelayedACKOff(t *testing.T) {
-	f := established(t, Config{DelayedAck: -1}, optsNone)
+	f := established(t, Config{NoDelayedAck: true}, optsNone)
 	f.send(f.dataSeg(f.p, f.u, []byte("x")))
 	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p + 1, Window: f.win})
 }
@@ -482,6 +482,54 @@ func TestSWSOverride(t *testing.T) {
 	f.flush()
 	f.expectNothing() // 100 bytes is under half of the largest window seen
 	f.expectTimer(200*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u + 1460, Ack: f.p, Window: f.win, Payload: payload(1460, 100)})
+}
+
+// TestSWSOverrideAfterDuplicateACK: the override timeout survives an ACK
+// that changes nothing (a duplicate, or one riding on the peer's data):
+// it used to be cleared by any ACK with a non-zero window, and with
+// nothing in flight nothing armed it again, so the data a small window
+// held back never went.
+func TestSWSOverrideAfterDuplicateACK(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.peerWnd = 8000
+	f.passiveOpen(optsNone)
+	f.c.Write(payload(0, 1460))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1460)})
+	f.peerWnd = 100
+	f.send(f.ackSeg(f.p, f.u+1460))
+	f.c.Write(payload(1460, 3000))
+	f.flush()
+	f.expectNothing()
+	f.poll(50 * time.Millisecond)
+	f.send(f.ackSeg(f.p, f.u+1460)) // the same ACK again
+	f.expectNothing()
+	f.expectTimer(150*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u + 1460, Ack: f.p, Window: f.win, Payload: payload(1460, 100)})
+}
+
+// TestSWSOverrideRetransmit: a short segment the override timeout sent,
+// when lost, is sent again on the retransmission timeout: silly-window
+// avoidance holds back new data only. It used to hold the retransmission
+// back too, and the connection timed out.
+func TestSWSOverrideRetransmit(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.peerWnd = 8000
+	f.passiveOpen(optsNone)
+	f.c.Write(payload(0, 1460))
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1460)})
+	f.peerWnd = 100
+	f.send(f.ackSeg(f.p, f.u+1460))
+	f.u += 1460
+	f.c.Write(payload(1460, 3000))
+	f.flush()
+	f.expectNothing()
+	f.expectTimer(200*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(1460, 100)})
+	// Lost: the retransmission timer sends it again.
+	f.expectTimer(200*time.Millisecond, Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(1460, 100)})
+	f.send(f.ackSeg(f.p, f.u+100))
+	f.expectState(Established)
+	f.out.reset()
 }
 
 // TestShrunkWindow: the peer acknowledges nothing and closes its window

@@ -77,7 +77,7 @@ func (f framed) Recv(c *tcp.Conn, data []byte) int {
 			break // the rest of the message has not arrived
 		}
 		if c.Writable() < 4+n {
-			break // Writable calls Read once the peer acknowledged answers
+			break // each acknowledgement of our answers offers the rest again
 		}
 		c.Write(data[taken : taken+4+n])
 		taken += 4 + n
@@ -85,6 +85,6 @@ func (f framed) Recv(c *tcp.Conn, data []byte) int {
 	return taken
 }
 
-func (framed) Writable(c *tcp.Conn)    { c.Read() }
+func (framed) Writable(c *tcp.Conn)    {}
 func (framed) PeerClosed(c *tcp.Conn)  { c.CloseWrite() }
 func (framed) Closed(*tcp.Conn, error) {}

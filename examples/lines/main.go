@@ -82,7 +82,7 @@ func (r *reverser) Recv(c *tcp.Conn, data []byte) int {
 		if i < 0 {
 			if len(rest) > r.max {
 				c.Write([]byte("ERR line too long\n"))
-				c.Close() // data still unread: the peer gets a reset after our reply
+				c.Close() // returning len(data), all of it counts as read: an orderly close after the reply
 				return len(data)
 			}
 			return taken // wait for the end of the line
@@ -93,7 +93,7 @@ func (r *reverser) Recv(c *tcp.Conn, data []byte) int {
 			return len(data)
 		}
 		if c.Writable() < len(line)+1 {
-			return taken // no room for the answer: Writable offers the rest again
+			return taken // no room for the answer: the peer's next acknowledgement offers the rest again
 		}
 		r.line = append(r.line[:0], line...)
 		for a, b := 0, len(r.line)-1; a < b; a, b = a+1, b-1 {
@@ -104,8 +104,9 @@ func (r *reverser) Recv(c *tcp.Conn, data []byte) int {
 	}
 }
 
-// Writable: the peer acknowledged our answers; take the lines left.
-func (r *reverser) Writable(c *tcp.Conn) { c.Read() }
+// Writable: send space came free after a Write came up short (the stack
+// offers declined data again after it in any case).
+func (r *reverser) Writable(c *tcp.Conn) {}
 
 func (r *reverser) PeerClosed(c *tcp.Conn) { c.CloseWrite() }
 

@@ -100,7 +100,7 @@ func TestEmbeddedService(t *testing.T) {
 	out := p.stop(t)
 	tc := finalCounters(t, out, "tcp_total")
 	t.Logf("%d messages over %d connections, %d bytes both ways; tcp %v", conns*perConn, conns, bytesMoved, tc)
-	if tc["handler_panics"] != 0 || tc["recv_buffer_full"] != 0 {
+	if tc["tcp_handler_panics"] != 0 || tc["tcp_recv_buffer_full"] != 0 {
 		t.Errorf("counters: %v", tc)
 	}
 }

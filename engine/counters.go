@@ -124,6 +124,7 @@ var counterNames = [NumCounters]string{
 	DropSteerStopped:   "drop_steer_stopped",
 }
 
+// String is the name used in logs and counter lines.
 func (c Counter) String() string { return counterNames[c] }
 
 // IsDrop reports whether c counts dropped packets.

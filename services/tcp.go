@@ -15,10 +15,13 @@ import (
 // rest again once the peer acknowledges.
 type Echo struct{}
 
-// Open, Writable, Recv, PeerClosed and Closed implement tcp.Handler.
+// Open implements tcp.Handler: the connection is established.
+func (Echo) Open(*tcp.Conn) {}
 
-func (Echo) Open(*tcp.Conn)     {}
+// Writable implements tcp.Handler.
 func (Echo) Writable(*tcp.Conn) {}
+
+// Recv implements tcp.Handler: the data received.
 func (Echo) Recv(c *tcp.Conn, data []byte) int {
 	n := c.Write(data)
 	if c.Tag == tagPeerClosed && n == len(data) && n == c.Unread() {
@@ -31,6 +34,7 @@ func (Echo) Recv(c *tcp.Conn, data []byte) int {
 // bytes were still waiting to be echoed.
 const tagPeerClosed = 1
 
+// PeerClosed implements tcp.Handler: the peer sent FIN.
 func (Echo) PeerClosed(c *tcp.Conn) {
 	if c.Unread() == 0 {
 		c.CloseWrite()
@@ -38,25 +42,32 @@ func (Echo) PeerClosed(c *tcp.Conn) {
 		c.Tag = tagPeerClosed
 	}
 }
+
+// Closed implements tcp.Handler.
 func (Echo) Closed(*tcp.Conn, error) {}
 
 // Discard is the discard service over TCP (RFC 863).
 type Discard struct{}
 
-// Open, Writable, Recv, PeerClosed and Closed implement tcp.Handler.
+// Open implements tcp.Handler: the connection is established.
+func (Discard) Open(*tcp.Conn) {}
 
-func (Discard) Open(*tcp.Conn)                 {}
-func (Discard) Writable(*tcp.Conn)             {}
+// Writable implements tcp.Handler.
+func (Discard) Writable(*tcp.Conn) {}
+
+// Recv implements tcp.Handler: the data received.
 func (Discard) Recv(_ *tcp.Conn, d []byte) int { return len(d) }
-func (Discard) PeerClosed(c *tcp.Conn)         { c.Close() }
-func (Discard) Closed(*tcp.Conn, error)        {}
+
+// PeerClosed implements tcp.Handler: the peer sent FIN.
+func (Discard) PeerClosed(c *tcp.Conn) { c.Close() }
+
+// Closed implements tcp.Handler.
+func (Discard) Closed(*tcp.Conn, error) {}
 
 // Chargen is the character generator (RFC 864) over TCP: the 72-column
 // lines of the RFC's rotating pattern, sent as fast as the peer takes
 // them, until it closes.
 type Chargen struct{}
-
-// Open, Writable, Recv, PeerClosed and Closed implement tcp.Handler.
 
 var chargenBlock = func() []byte {
 	const chars = 95 // printable ASCII from ' '
@@ -70,7 +81,10 @@ var chargenBlock = func() []byte {
 	return b
 }()
 
-func (Chargen) Open(c *tcp.Conn)     { chargenPush(c) }
+// Open implements tcp.Handler: the connection is established.
+func (Chargen) Open(c *tcp.Conn) { chargenPush(c) }
+
+// Writable implements tcp.Handler.
 func (Chargen) Writable(c *tcp.Conn) { chargenPush(c) }
 
 // chargenPush fills the send buffer; Tag keeps the place in the pattern.
@@ -84,9 +98,15 @@ func chargenPush(c *tcp.Conn) {
 		}
 	}
 }
+
+// Recv implements tcp.Handler: the data received.
 func (Chargen) Recv(_ *tcp.Conn, d []byte) int { return len(d) }
-func (Chargen) PeerClosed(c *tcp.Conn)         { c.Close() }
-func (Chargen) Closed(*tcp.Conn, error)        {}
+
+// PeerClosed implements tcp.Handler: the peer sent FIN.
+func (Chargen) PeerClosed(c *tcp.Conn) { c.Close() }
+
+// Closed implements tcp.Handler.
+func (Chargen) Closed(*tcp.Conn, error) {}
 
 // HTTP answers HTTP/1.1 requests with the responder's prebuilt responses,
 // on one lcore. Per-connection parsers are recycled, so a connection costs
@@ -110,8 +130,6 @@ type httpConn struct {
 func NewHTTP(l *engine.Lcore, r *httpsvc.Responder) *HTTP {
 	return &HTTP{l: l, resp: r, maxResp: max(len(r.OK(true)), len(r.OK(false)), len(r.BadRequest()))}
 }
-
-// Open, Writable, Recv, PeerClosed and Closed implement tcp.Handler.
 func (h *HTTP) Open(c *tcp.Conn) {
 	var hc *httpConn
 	if n := len(h.free); n > 0 {
@@ -139,6 +157,7 @@ func (hc *httpConn) respond(req httpsvc.Request) bool {
 	return hc.c.Writable() >= h.maxResp
 }
 
+// Recv implements tcp.Handler: the data received.
 func (h *HTTP) Recv(c *tcp.Conn, data []byte) int {
 	hc := c.Context.(*httpConn)
 	if hc.closing {
@@ -158,10 +177,13 @@ func (h *HTTP) Recv(c *tcp.Conn, data []byte) int {
 	return n
 }
 
+// Writable implements tcp.Handler.
 func (h *HTTP) Writable(*tcp.Conn) {}
 
+// PeerClosed implements tcp.Handler: the peer sent FIN.
 func (h *HTTP) PeerClosed(c *tcp.Conn) { c.CloseWrite() }
 
+// Closed implements tcp.Handler.
 func (h *HTTP) Closed(c *tcp.Conn, _ error) {
 	if hc, ok := c.Context.(*httpConn); ok {
 		hc.c = nil

@@ -26,6 +26,7 @@ const (
 var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED",
 	"FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
 
+// String is the name used in logs and counter lines.
 func (s State) String() string { return stateNames[s] }
 
 // synchronized reports whether the state is past the handshake.
@@ -363,6 +364,7 @@ func (c *Conn) Info() Info {
 		SRTT: time.Duration(c.srtt), RTO: time.Duration(c.rto)}
 }
 
+// String is the name used in logs and counter lines.
 func (i Info) String() string {
 	return fmt.Sprintf("%v:%d %v:%d %v send-queued=%d unread=%d snd-wnd=%d cwnd=%d srtt=%v rto=%v",
 		i.ID.Local, i.ID.LocalPort, i.ID.Remote, i.ID.RemotePort, i.State, i.SendQueued, i.Unread, i.SndWnd, i.Cwnd, i.SRTT, i.RTO)

@@ -79,6 +79,7 @@ var counterNames = [NumCounters]string{
 	DropBacklog:          "tcp_drop_backlog",
 }
 
+// String is the name used in logs and counter lines.
 func (c Counter) String() string { return counterNames[c] }
 
 // Counters is a set of TCP counter values.

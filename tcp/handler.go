@@ -104,6 +104,7 @@ type PanicError struct {
 	Stack []byte // the stack trace at the recovery (runtime/debug.Stack)
 }
 
+// Error describes the panic.
 func (e *PanicError) Error() string { return fmt.Sprintf("tcp: handler panicked: %v", e.Value) }
 
 // Unwrap returns the panic value when it is an error.

@@ -22,9 +22,10 @@ type Idle string
 
 // The idle actions accepted in engine.idle.
 const (
-	IdlePoll  Idle = "poll"  // keep polling: lowest latency, 100% CPU
-	IdleYield Idle = "yield" // give the CPU to other runnable threads
-	IdleSleep Idle = "sleep" // sleep for engine.idle_sleep
+	IdlePoll    Idle = "poll"    // keep polling: lowest latency, 100% CPU
+	IdleYield   Idle = "yield"   // give the CPU to other runnable threads
+	IdleSleep   Idle = "sleep"   // sleep for engine.idle_sleep
+	IdleGosched Idle = "gosched" // let the goroutines the lcore woke run (runtime.Gosched)
 )
 
 // Proto is the transport protocol of a service.

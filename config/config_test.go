@@ -253,6 +253,7 @@ func TestValid(t *testing.T) {
 		{"slash 32", eal + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/32\"\n"},
 		{"two ports one gateway", eal + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n[[port]]\ndevice = \"net_tap1\"\naddress = \"198.18.1.1/24\"\ngateway = \"198.18.1.2\"\n"},
 		{"same port number tcp and udp", eal + "[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n[[service]]\nkind = \"echo\"\nport = 7\n[[service]]\nkind = \"echo\"\nproto = \"udp\"\nport = 7\n"},
+		{"idle gosched", eal + "[engine]\nidle = \"gosched\"\n[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n"},
 		{"stats never", eal + "[engine]\nstats_interval = \"0s\"\n[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n"},
 		{"no-huge without memory", "[eal]\nlcores = [0]\nhugepages = false\n[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n"},
 		{"log-level arg", "[eal]\nlcores = [0]\nargs = [\"--log-level=8\", \"-n\", \"4\"]\n[[port]]\ndevice = \"net_tap0\"\naddress = \"198.18.0.1/24\"\n"},
@@ -367,7 +368,7 @@ func TestErrors(t *testing.T) {
 		// [engine].
 		{"burst 0", base + "[engine]\nburst = 0\n", "engine.burst", "expected 1..256, got 0"},
 		{"burst 257", base + "[engine]\nburst = 257\n", "engine.burst", "expected 1..256, got 257"},
-		{"bad idle", base + "[engine]\nidle = \"spin\"\n", "engine.idle", `expected poll, yield or sleep, got "spin"`},
+		{"bad idle", base + "[engine]\nidle = \"spin\"\n", "engine.idle", `expected poll, yield, sleep or gosched, got "spin"`},
 		{"idle_after 0", base + "[engine]\nidle_after = 0\n", "engine.idle_after", "at least 1"},
 		{"idle_sleep unparsable", base + "[engine]\nidle_sleep = \"20xs\"\n", "engine.idle_sleep", `got "20xs"`},
 		{"idle_sleep too short", base + "[engine]\nidle_sleep = \"500ns\"\n", "engine.idle_sleep", "expected 1us..100ms"},

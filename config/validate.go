@@ -113,9 +113,9 @@ func (d *decoder) validateEngine(c *Config) {
 		d.fail("engine.icmp_rate", "expected 1..%d, got %d", 1<<20, e.ICMPRate)
 	}
 	switch e.Idle {
-	case IdlePoll, IdleYield, IdleSleep:
+	case IdlePoll, IdleYield, IdleSleep, IdleGosched:
 	default:
-		d.fail("engine.idle", "expected poll, yield or sleep, got %q", e.Idle)
+		d.fail("engine.idle", "expected poll, yield, sleep or gosched, got %q", e.Idle)
 	}
 	if e.IdleAfter < 1 {
 		d.fail("engine.idle_after", "expected at least 1 empty poll, got %d", e.IdleAfter)

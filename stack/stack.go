@@ -180,7 +180,7 @@ func (s *Stack) setup() error {
 		s.pools = append(s.pools, p)
 	}
 	ecfg := &engine.Config{
-		Idle:       map[config.Idle]engine.Idle{config.IdlePoll: engine.IdlePoll, config.IdleYield: engine.IdleYield, config.IdleSleep: engine.IdleSleep}[cfg.Engine.Idle],
+		Idle:       map[config.Idle]engine.Idle{config.IdlePoll: engine.IdlePoll, config.IdleYield: engine.IdleYield, config.IdleSleep: engine.IdleSleep, config.IdleGosched: engine.IdleGosched}[cfg.Engine.Idle],
 		IdleAfter:  cfg.Engine.IdleAfter,
 		IdleSleep:  cfg.Engine.IdleSleep,
 		ARPRetry:   cfg.ARP.Retry,

@@ -112,7 +112,8 @@ func TestEmbeddedService(t *testing.T) {
 func TestAdapterHTTP(t *testing.T) {
 	httpd, fetch := buildExample(t, "httpd"), buildExample(t, "fetch")
 	tp := newTopo(t, 42)
-	conf := tp.conf("[0]", 1, "")
+	// The lcore and the goroutines it wakes share CPUs: idle = gosched.
+	conf := strings.Replace(tp.conf("[0]", 1, ""), `idle = "sleep"`, `idle = "gosched"`, 1)
 	p := tp.startBin(httpd, conf, "-http", "8080", "-https", "8443")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

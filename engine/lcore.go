@@ -281,8 +281,8 @@ func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
 			// own P, from which another thread steals it only after a
 			// deliberate delay. Gosched on this locked thread hands the
 			// P, with them, to another thread at once and waits to get
-			// it back: on CPUs shared with those goroutines, section 6
-			// of scripts/bench went 1.3-1.6x faster than with sleep.
+			// it back. For CPUs shared with those goroutines (README,
+			// "The net.Conn adapter").
 			runtime.Gosched()
 		case IdleSleep:
 			// A plain nanosleep on this locked thread: precise, and it

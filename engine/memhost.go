@@ -5,6 +5,7 @@ import (
 
 	"github.com/pmdstack/pmd/dev"
 	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // MemHost is one lcore on an in-memory queue, with the control of its
@@ -75,3 +76,57 @@ func (k *MemLink) Run(max int, done func() bool) bool {
 	}
 	return done()
 }
+
+// MemClient is a test application for a MemHost: it writes Out, keeps
+// what comes back in Got (or, with Discard, only counts it in N), and
+// closes once N reaches Want (0: never).
+type MemClient struct {
+	Out     []byte
+	Got     []byte
+	N       int  // bytes received
+	Want    int  // close after this many bytes; 0: never
+	Discard bool // count received bytes without keeping them
+	NoDelay bool // Nagle off: each write leaves at once
+	Sent    int  // bytes of Out written
+	Done    bool // Closed was called
+	Err     error
+	Conn    *tcp.Conn
+}
+
+// Open implements tcp.Handler: it starts writing Out.
+func (a *MemClient) Open(c *tcp.Conn) {
+	a.Conn = c
+	c.SetNoDelay(a.NoDelay)
+	a.push()
+}
+
+// Writable implements tcp.Handler: it writes more of Out.
+func (a *MemClient) Writable(c *tcp.Conn) { a.push() }
+
+func (a *MemClient) push() {
+	for a.Sent < len(a.Out) {
+		n := a.Conn.Write(a.Out[a.Sent:])
+		if n == 0 {
+			return
+		}
+		a.Sent += n
+	}
+}
+
+// Recv implements tcp.Handler: it takes everything.
+func (a *MemClient) Recv(c *tcp.Conn, d []byte) int {
+	a.N += len(d)
+	if !a.Discard {
+		a.Got = append(a.Got, d...)
+	}
+	if a.Want > 0 && a.N >= a.Want {
+		c.Close()
+	}
+	return len(d)
+}
+
+// PeerClosed implements tcp.Handler.
+func (a *MemClient) PeerClosed(c *tcp.Conn) {}
+
+// Closed implements tcp.Handler: Done and Err record it.
+func (a *MemClient) Closed(c *tcp.Conn, err error) { a.Done, a.Err = true, err }

@@ -85,7 +85,7 @@ func TestSteeringProperty(t *testing.T) {
 	for _, n := range []int{2, 3, 4} {
 		srv := newMultiHost(n, macB, peerIP, []TCPService{{Port: 7, New: newEcho}}, uint64(n))
 		cli := newMultiHost(n, macA, ourIP, nil, uint64(n)+100)
-		var clients []*client
+		var clients []*MemClient
 		rng := rand.New(rand.NewPCG(uint64(n), 1))
 		for i := 0; i < 40; i++ {
 			l := cli.ls[i%n]
@@ -93,7 +93,7 @@ func TestSteeringProperty(t *testing.T) {
 			for j := range data {
 				data[j] = byte(rng.Uint32())
 			}
-			cl := &client{out: data, want: len(data)}
+			cl := &MemClient{Out: data, Want: len(data)}
 			if _, err := l.TCP().Connect(ourIP, peerIP, 7, cl, int64(time.Second)); err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestSteeringProperty(t *testing.T) {
 		}
 		done := func() bool {
 			for _, c := range clients {
-				if !c.closed {
+				if !c.Done {
 					return false
 				}
 			}
@@ -122,8 +122,8 @@ func TestSteeringProperty(t *testing.T) {
 			}
 		}
 		for i, c := range clients {
-			if !c.closed || c.err != nil || !bytes.Equal(c.got, c.out) {
-				t.Fatalf("%d lcores: flow %d: closed %v err %v, %d of %d bytes intact %v", n, i, c.closed, c.err, len(c.got), len(c.out), bytes.Equal(c.got, c.out))
+			if !c.Done || c.Err != nil || !bytes.Equal(c.Got, c.Out) {
+				t.Fatalf("%d lcores: flow %d: closed %v err %v, %d of %d bytes intact %v", n, i, c.Done, c.Err, len(c.Got), len(c.Out), bytes.Equal(c.Got, c.Out))
 			}
 		}
 		var steered, spread [2]uint64
@@ -156,7 +156,7 @@ func TestActiveOpensComeHome(t *testing.T) {
 	cli := newMultiHost(4, macA, ourIP, nil, 1)
 	for _, l := range cli.ls {
 		for i := 0; i < 50; i++ {
-			c, err := l.TCP().Connect(ourIP, peerIP, 80, &client{}, int64(time.Second))
+			c, err := l.TCP().Connect(ourIP, peerIP, 80, &MemClient{}, int64(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,9 +174,9 @@ func TestActiveOpensComeHome(t *testing.T) {
 func TestSteeredAfterStop(t *testing.T) {
 	srv := newMultiHost(2, macB, peerIP, []TCPService{{Port: 9, New: newDiscard}}, 7)
 	cli := newMultiHost(1, macA, ourIP, nil, 8)
-	var clients []*client
+	var clients []*MemClient
 	for i := 0; i < 8; i++ {
-		cl := &client{want: 1 << 30}
+		cl := &MemClient{}
 		if _, err := cli.ls[0].TCP().Connect(ourIP, peerIP, 9, cl, int64(time.Second)); err != nil {
 			t.Fatal(err)
 		}
@@ -193,10 +193,10 @@ func TestSteeredAfterStop(t *testing.T) {
 		}
 	}
 	for _, cl := range clients {
-		if cl.c == nil {
+		if cl.Conn == nil {
 			t.Fatal("a connection did not open")
 		}
-		cl.c.Write([]byte("late"))
+		cl.Conn.Write([]byte("late"))
 	}
 	inUse := srv.qs[0].InUse()
 	var before [2]Counters

@@ -31,38 +31,6 @@ func newHost(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *MemHost {
 	return &MemHost{Q: q, L: l, Ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
 }
 
-// client is a test application: it writes its data, collects what comes
-// back, and closes once it has everything.
-type client struct {
-	out, got []byte
-	sent     int
-	want     int
-	closed   bool
-	err      error
-	c        *tcp.Conn
-}
-
-func (a *client) Open(c *tcp.Conn)     { a.c = c; a.push() }
-func (a *client) Writable(c *tcp.Conn) { a.push() }
-func (a *client) push() {
-	for a.sent < len(a.out) {
-		n := a.c.Write(a.out[a.sent:])
-		if n == 0 {
-			return
-		}
-		a.sent += n
-	}
-}
-func (a *client) Recv(c *tcp.Conn, d []byte) int {
-	a.got = append(a.got, d...)
-	if len(a.got) >= a.want {
-		c.Close()
-	}
-	return len(d)
-}
-func (a *client) PeerClosed(c *tcp.Conn)      {}
-func (a *client) Closed(c *tcp.Conn, e error) { a.closed, a.err = true, e }
-
 var (
 	macA = ipv4.MAC{2, 0, 0, 0, 0, 0xa}
 	macB = ipv4.MAC{2, 0, 0, 0, 0, 0xb}
@@ -77,15 +45,15 @@ func TestTCPEchoOverEngine(t *testing.T) {
 	b := newHost(macB, peerIP, []TCPService{{Port: 7, New: newEcho}})
 	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
-	cl := &client{out: data, want: len(data)}
+	cl := &MemClient{Out: data, Want: len(data)}
 	if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cl, k.Now); err != nil {
 		t.Fatal(err)
 	}
-	if !k.Run(200000, func() bool { return cl.closed }) {
-		t.Fatalf("echo did not finish: got %d of %d bytes", len(cl.got), len(data))
+	if !k.Run(200000, func() bool { return cl.Done }) {
+		t.Fatalf("echo did not finish: got %d of %d bytes", len(cl.Got), len(data))
 	}
-	if cl.err != nil || !bytes.Equal(cl.got, data) {
-		t.Fatalf("echo: err %v, %d bytes back, equal %v", cl.err, len(cl.got), bytes.Equal(cl.got, data))
+	if cl.Err != nil || !bytes.Equal(cl.Got, data) {
+		t.Fatalf("echo: err %v, %d bytes back, equal %v", cl.Err, len(cl.Got), bytes.Equal(cl.Got, data))
 	}
 	k.Run(1000, func() bool { return b.L.TCP().Conns() == 0 })
 	if n := b.L.TCP().Conns(); n != 0 {
@@ -99,39 +67,27 @@ func echoPair(t testing.TB, size int) (*MemLink, func()) {
 	a := newHost(macA, ourIP, nil)
 	b := newHost(macB, peerIP, []TCPService{{Port: 7, New: newEcho}})
 	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
-	cl := &txnClient{msg: bytes.Repeat([]byte{'x'}, size)}
+	msg := bytes.Repeat([]byte{'x'}, size)
+	cl := &MemClient{Discard: true, NoDelay: true}
 	if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cl, k.Now); err != nil {
 		t.Fatal(err)
 	}
-	k.Run(100, func() bool { return cl.c != nil })
-	if cl.c == nil {
+	k.Run(100, func() bool { return cl.Conn != nil })
+	if cl.Conn == nil {
 		t.Fatal("not connected")
 	}
 	txn := func() {
-		cl.got = 0
-		cl.c.Write(cl.msg)
-		for i := 0; i < 20 && cl.got < len(cl.msg); i++ {
+		cl.N = 0
+		cl.Conn.Write(msg)
+		for i := 0; i < 20 && cl.N < len(msg); i++ {
 			k.Step()
 		}
-		if cl.got != len(cl.msg) {
-			t.Fatalf("transaction: %d of %d bytes back", cl.got, len(cl.msg))
+		if cl.N != len(msg) {
+			t.Fatalf("transaction: %d of %d bytes back", cl.N, len(msg))
 		}
 	}
 	return k, txn
 }
-
-// txnClient counts echoed bytes without keeping them.
-type txnClient struct {
-	msg []byte
-	got int
-	c   *tcp.Conn
-}
-
-func (a *txnClient) Open(c *tcp.Conn)               { a.c = c; c.SetNoDelay(true) }
-func (a *txnClient) Writable(*tcp.Conn)             {}
-func (a *txnClient) Recv(_ *tcp.Conn, d []byte) int { a.got += len(d); return len(d) }
-func (a *txnClient) PeerClosed(*tcp.Conn)           {}
-func (a *txnClient) Closed(*tcp.Conn, error)        {}
 
 // TestEchoTransactionNoAllocations: once established, a request/response
 // transaction through both engines and stacks allocates nothing.
@@ -195,9 +151,9 @@ func BenchmarkEchoBurst(b *testing.B) {
 					}
 				}
 			}
-			cls := make([]*txnClient, conns)
+			cls := make([]*MemClient, conns)
 			for i := range cls {
-				cls[i] = &txnClient{msg: bytes.Repeat([]byte{'x'}, 64)}
+				cls[i] = &MemClient{Discard: true, NoDelay: true}
 				if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cls[i], now); err != nil {
 					b.Fatal(err)
 				}
@@ -207,16 +163,17 @@ func BenchmarkEchoBurst(b *testing.B) {
 				a.Ctl.Tick(now)
 				h.Ctl.Tick(now)
 			}
+			msg := bytes.Repeat([]byte{'x'}, 64)
 			round := func() {
 				for _, cl := range cls {
-					cl.got = 0
-					cl.c.Write(cl.msg)
+					cl.N = 0
+					cl.Conn.Write(msg)
 				}
 				for i := 0; i < 20; i++ {
 					step()
 					done := true
 					for _, cl := range cls {
-						done = done && cl.got == len(cl.msg)
+						done = done && cl.N == len(msg)
 					}
 					if done {
 						return
@@ -243,19 +200,19 @@ func TestTCPPathFollowsNeighbour(t *testing.T) {
 	a := newHost(macA, ourIP, nil)
 	b := newHost(macB, peerIP, []TCPService{{Port: 7, New: newDiscard}})
 	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
-	cl := &client{want: 1 << 30}
+	cl := &MemClient{}
 	if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cl, k.Now); err != nil {
 		t.Fatal(err)
 	}
-	if !k.Run(1000, func() bool { return cl.c != nil }) {
+	if !k.Run(1000, func() bool { return cl.Conn != nil }) {
 		t.Fatal("no connection")
 	}
 	k.Run(10, func() bool { return false })
-	cl.c.SetNoDelay(true) // each write leaves at once
+	cl.Conn.SetNoDelay(true) // each write leaves at once
 	// frames writes n bytes and returns what a transmits in one poll
 	// (flushed at once: the device would send it at the next poll).
 	frames := func(n int) [][]byte {
-		cl.c.Write(make([]byte, n))
+		cl.Conn.Write(make([]byte, n))
 		a.L.Poll(k.Now)
 		a.Q.Flush()
 		return a.Q.Sent()

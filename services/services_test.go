@@ -25,41 +25,9 @@ func host(mac ipv4.MAC, addr ipv4.Addr, svcs []engine.TCPService) *engine.MemHos
 	}, ipv4.ChecksumCaps{})
 }
 
-// client writes out, collects what comes back and closes once it has want
-// bytes.
-type client struct {
-	out, got []byte
-	sent     int
-	want     int
-	closed   bool
-	err      error
-	c        *tcp.Conn
-}
-
-func (a *client) Open(c *tcp.Conn)     { a.c = c; a.push() }
-func (a *client) Writable(c *tcp.Conn) { a.push() }
-func (a *client) push() {
-	for a.sent < len(a.out) {
-		n := a.c.Write(a.out[a.sent:])
-		if n == 0 {
-			return
-		}
-		a.sent += n
-	}
-}
-func (a *client) Recv(c *tcp.Conn, d []byte) int {
-	a.got = append(a.got, d...)
-	if len(a.got) >= a.want {
-		c.Close()
-	}
-	return len(d)
-}
-func (a *client) PeerClosed(c *tcp.Conn)      {}
-func (a *client) Closed(c *tcp.Conn, e error) { a.closed, a.err = true, e }
-
 // run connects a client to port on a server running svc and steps until
 // done.
-func run(t *testing.T, port uint16, svc func(*engine.Lcore) tcp.Handler, cl *client, done func() bool) *engine.MemHost {
+func run(t *testing.T, port uint16, svc func(*engine.Lcore) tcp.Handler, cl *engine.MemClient, done func() bool) *engine.MemHost {
 	t.Helper()
 	a := host(macA, ipA, nil)
 	b := host(macB, ipB, []engine.TCPService{{Port: port, New: svc}})
@@ -68,7 +36,7 @@ func run(t *testing.T, port uint16, svc func(*engine.Lcore) tcp.Handler, cl *cli
 		t.Fatal(err)
 	}
 	if !k.Run(200000, done) {
-		t.Fatalf("did not finish: sent %d, got %d bytes, closed %v", cl.sent, len(cl.got), cl.closed)
+		t.Fatalf("did not finish: sent %d, got %d bytes, closed %v", cl.Sent, len(cl.Got), cl.Done)
 	}
 	b.L.Close() // publishes the counters
 	return b
@@ -76,18 +44,18 @@ func run(t *testing.T, port uint16, svc func(*engine.Lcore) tcp.Handler, cl *cli
 
 func TestEcho(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
-	cl := &client{out: data, want: len(data)}
-	run(t, 7, func(*engine.Lcore) tcp.Handler { return Echo{} }, cl, func() bool { return cl.closed })
-	if cl.err != nil || !bytes.Equal(cl.got, data) {
-		t.Fatalf("err %v, %d of %d bytes back, equal %v", cl.err, len(cl.got), len(data), bytes.Equal(cl.got, data))
+	cl := &engine.MemClient{Out: data, Want: len(data)}
+	run(t, 7, func(*engine.Lcore) tcp.Handler { return Echo{} }, cl, func() bool { return cl.Done })
+	if cl.Err != nil || !bytes.Equal(cl.Got, data) {
+		t.Fatalf("err %v, %d of %d bytes back, equal %v", cl.Err, len(cl.Got), len(data), bytes.Equal(cl.Got, data))
 	}
 }
 
 func TestChargen(t *testing.T) {
-	cl := &client{want: 200000}
-	run(t, 19, func(*engine.Lcore) tcp.Handler { return Chargen{} }, cl, func() bool { return cl.closed })
-	for i := 0; i+74 <= len(cl.got) && i < 100*74; i += 74 {
-		if line := cl.got[i : i+74]; line[0] != byte(' '+i/74%95) || string(line[72:]) != "\r\n" {
+	cl := &engine.MemClient{Want: 200000}
+	run(t, 19, func(*engine.Lcore) tcp.Handler { return Chargen{} }, cl, func() bool { return cl.Done })
+	for i := 0; i+74 <= len(cl.Got) && i < 100*74; i += 74 {
+		if line := cl.Got[i : i+74]; line[0] != byte(' '+i/74%95) || string(line[72:]) != "\r\n" {
 			t.Fatalf("line %d: %q", i/74, line)
 		}
 	}
@@ -98,10 +66,10 @@ func TestChargen(t *testing.T) {
 func TestHTTP(t *testing.T) {
 	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 	const n = 50
-	cl := &client{out: []byte(strings.Repeat(req, n) + "BAD\r\n\r\n"), want: 1 << 30}
+	cl := &engine.MemClient{Out: []byte(strings.Repeat(req, n) + "BAD\r\n\r\n")}
 	b := run(t, 80, func(l *engine.Lcore) tcp.Handler { return NewHTTP(l, httpsvc.NewResponder(100)) }, cl,
-		func() bool { return cl.closed || strings.Count(string(cl.got), "HTTP/1.1 400") == 1 })
-	got := string(cl.got)
+		func() bool { return cl.Done || strings.Count(string(cl.Got), "HTTP/1.1 400") == 1 })
+	got := string(cl.Got)
 	if c := strings.Count(got, "HTTP/1.1 200 OK"); c != n {
 		t.Fatalf("%d 200 responses, want %d:\n%.300s", c, n, got)
 	}

@@ -464,12 +464,11 @@ func TestNoBuffer(t *testing.T) {
 	})
 }
 
-// TestSWSOverride: the peer first offers a large window (MAX.SND.WND),
-// then acknowledges everything with a window too small to be worth a
-// segment under silly-window avoidance. With nothing in flight no ACK
-// will widen it, so after the override timeout the small segment goes
-// (RFC 9293 3.8.6.2.1).
-func TestSWSOverride(t *testing.T) {
+// swsSmallWindow: the peer has offered a large window (MAX.SND.WND), then
+// acknowledged our first 1460 bytes with a window of 100, too small to be
+// worth a segment under silly-window avoidance.
+func swsSmallWindow(t *testing.T) *fixture {
+	t.Helper()
 	f := newFixture(t, Config{})
 	f.peerWnd = 8000
 	f.passiveOpen(optsNone)
@@ -478,6 +477,16 @@ func TestSWSOverride(t *testing.T) {
 	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1460)})
 	f.peerWnd = 100
 	f.send(f.ackSeg(f.p, f.u+1460))
+	return f
+}
+
+// TestSWSOverride: the peer first offers a large window (MAX.SND.WND),
+// then acknowledges everything with a window too small to be worth a
+// segment under silly-window avoidance. With nothing in flight no ACK
+// will widen it, so after the override timeout the small segment goes
+// (RFC 9293 3.8.6.2.1).
+func TestSWSOverride(t *testing.T) {
+	f := swsSmallWindow(t)
 	f.c.Write(payload(1460, 3000))
 	f.flush()
 	f.expectNothing() // 100 bytes is under half of the largest window seen
@@ -490,14 +499,7 @@ func TestSWSOverride(t *testing.T) {
 // nothing in flight nothing armed it again, so the data a small window
 // held back never went.
 func TestSWSOverrideAfterDuplicateACK(t *testing.T) {
-	f := newFixture(t, Config{})
-	f.peerWnd = 8000
-	f.passiveOpen(optsNone)
-	f.c.Write(payload(0, 1460))
-	f.flush()
-	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1460)})
-	f.peerWnd = 100
-	f.send(f.ackSeg(f.p, f.u+1460))
+	f := swsSmallWindow(t)
 	f.c.Write(payload(1460, 3000))
 	f.flush()
 	f.expectNothing()
@@ -512,14 +514,7 @@ func TestSWSOverrideAfterDuplicateACK(t *testing.T) {
 // avoidance holds back new data only. It used to hold the retransmission
 // back too, and the connection timed out.
 func TestSWSOverrideRetransmit(t *testing.T) {
-	f := newFixture(t, Config{})
-	f.peerWnd = 8000
-	f.passiveOpen(optsNone)
-	f.c.Write(payload(0, 1460))
-	f.flush()
-	f.expect(Segment{Flags: FlagACK | FlagPSH, Seq: f.u, Ack: f.p, Window: f.win, Payload: payload(0, 1460)})
-	f.peerWnd = 100
-	f.send(f.ackSeg(f.p, f.u+1460))
+	f := swsSmallWindow(t)
 	f.u += 1460
 	f.c.Write(payload(1460, 3000))
 	f.flush()

@@ -29,11 +29,7 @@ var closedChan = func() chan struct{} {
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
+	d.cancelLocked()
 	if d.expired.Load() {
 		d.expired.Store(false)
 		d.ch = nil // closed: the next wait makes an open one
@@ -81,6 +77,12 @@ func (d *deadline) wait() <-chan struct{} {
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.cancelLocked()
+}
+
+// cancelLocked stops the pending timer, if any, and makes a timer that
+// already fired harmless (its generation is stale). d.mu is held.
+func (d *deadline) cancelLocked() {
 	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()

@@ -160,10 +160,6 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 	return l
 }
 
-// Config is the configuration the lcore runs with, shared with the other
-// lcores: read it, do not change it.
-func (l *Lcore) Config() *Config { return l.cfg }
-
 // Add adds n to one of the lcore's counters; for services running on the
 // lcore's own thread.
 func (l *Lcore) Add(c Counter, n uint64) { l.c[c] += n }

@@ -376,11 +376,11 @@ func (s *Stack) Log() *slog.Logger { return s.log }
 
 // localFor is the address of the port that routes to remote.
 func (s *Stack) localFor(remote ipv4.Addr) (ipv4.Addr, error) {
-	port, _, ok := s.lcores[0].e.Route(remote)
+	a, ok := s.lcores[0].e.SourceAddr(remote)
 	if !ok {
 		return 0, fmt.Errorf("no route to %v: no port's prefix holds it and no gateway is configured", remote)
 	}
-	return s.ecfg.Ifaces[port].Prefix.Addr, nil
+	return a, nil
 }
 
 // LocalFor is the address of the port that routes to remote: the source

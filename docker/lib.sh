@@ -5,6 +5,10 @@
 # image $PMD_IMAGE (cached layers) from the repository and the host's Go.
 PMD_IMAGE=${PMD_TEST_IMAGE:-pmd-test}
 pmd_docker_image() {
+	if [ -n "${PMD_IMAGE_AS_IS:-}" ] && docker image inspect "$PMD_IMAGE" >/dev/null 2>&1; then
+		echo "image $PMD_IMAGE: used as it is (PMD_IMAGE_AS_IS), not rebuilt from the sources"
+		return 0
+	fi
 	bash "$PMD_ROOT/docker/build-base"
 	command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 	local goroot ctx start

@@ -22,17 +22,34 @@ pmd_install() {
 	command -v go >/dev/null || { echo "Go 1.26 is needed (https://go.dev/dl/)" >&2; return 1; }
 }
 
-# pmd_hugepages N: make sure N 2 MiB pages are reserved and hugetlbfs is mounted.
+# pmd_hugepages N: make sure N 2 MiB pages are reserved and hugetlbfs is
+# mounted. Where that cannot be done (a container without the host's
+# hugepages, a kernel without them, /proc/sys read-only) or when
+# PMD_HUGEPAGES=off is set, it says so once and exports PMD_HUGEPAGES=off:
+# the tests then run pmd with eal.hugepages = false (--no-huge) and the
+# demo runs conf.toml that way.
 pmd_hugepages() {
-	local want=${1:-1024}
-	local have
-	have=$(cat /proc/sys/vm/nr_hugepages)
-	if ((have < want)); then
-		echo "$want" >/proc/sys/vm/nr_hugepages
+	local want=${1:-1024} have why=''
+	if [ "${PMD_HUGEPAGES:-}" = off ]; then
+		why="PMD_HUGEPAGES=off"
+	else
+		have=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+		if ((have < want)); then
+			echo "$want" 2>/dev/null >/proc/sys/vm/nr_hugepages || true
+		fi
+		if ! grep -q hugetlbfs /proc/mounts; then
+			mkdir -p /dev/hugepages 2>/dev/null
+			mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || why="hugetlbfs cannot be mounted"
+		fi
+		have=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+		if [ -z "$why" ] && ((${have:-0} < 256)); then
+			why="only ${have:-0} hugepages free (/proc/sys/vm/nr_hugepages cannot be raised to $want)"
+		fi
 	fi
-	if ! grep -q hugetlbfs /proc/mounts; then
-		mkdir -p /dev/hugepages
-		mount -t hugetlbfs nodev /dev/hugepages
+	if [ -n "$why" ]; then
+		echo "hugepages: none usable ($why): pmd runs with eal.hugepages = false (--no-huge)"
+		export PMD_HUGEPAGES=off
+		return 0
 	fi
 	echo "hugepages: $(cat /proc/sys/vm/nr_hugepages) reserved"
 }

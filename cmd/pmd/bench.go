@@ -13,6 +13,7 @@ import (
 	"github.com/pmdstack/pmd/engine"
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/stack"
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // benchJob is pmd bench: a generator per lcore, measured by bench.Measure.
@@ -26,9 +27,11 @@ type benchJob struct {
 	finished  atomic.Bool
 	stoppedAt time.Time
 	result    bench.Result
+	stack     *stack.Stack
 }
 
 func (b *benchJob) setup(s *stack.Stack) error {
+	b.stack = s
 	remote, _ := ipv4.AddrFromNetip(b.spec.Server.Addr())
 	la, err := s.LocalFor(b.spec.Server.Addr())
 	if err != nil {
@@ -90,6 +93,12 @@ func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, stdout, std
 	}
 	b.result.Impl = "pmd"
 	b.result.Print(stdout)
+	if n := b.stack.Counters().Total().TCP[tcp.NoPorts]; n > 0 && !cfg.TCP.TWReuse {
+		// Every source port was held, most likely in TIME-WAIT after the
+		// connections we closed (crr): the connections that failed are
+		// the errors above.
+		fmt.Fprintf(stderr, "pmd bench: %d connections found no free source port (tcp_no_ports): set [tcp] tw_reuse = true to reuse ports in TIME-WAIT, as a kernel client does with net.ipv4.tcp_tw_reuse\n", n)
+	}
 	return 0
 }
 

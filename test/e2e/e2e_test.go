@@ -194,7 +194,13 @@ func TestTwoLcores(t *testing.T) {
 // contains every one of want.
 func pmdFails(t *testing.T, ns, conf string, want ...string) {
 	t.Helper()
-	args := []string{pmdBin, "-c", writeConf(t, conf)}
+	pmdFailsOn(t, ns, writeConf(t, conf), want...)
+}
+
+// pmdFailsOn is pmdFails on a configuration file as it is.
+func pmdFailsOn(t *testing.T, ns, path string, want ...string) {
+	t.Helper()
+	args := []string{pmdBin, "-c", path}
 	if ns != "" {
 		args = append([]string{"ip", "netns", "exec", ns}, args...)
 	}
@@ -249,7 +255,7 @@ func TestFailsWithoutHugepages(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp := newTopo(t, 14)
-	pmdFails(t, tp.pmdNS, tp.conf("[0]", 1, ""), "hugepages", "nr_hugepages")
+	pmdFailsOn(t, tp.pmdNS, writeConfAsIs(t, tp.conf("[0]", 1, "")), "hugepages", "nr_hugepages")
 	// With hugepages off the same configuration runs.
 	conf := strings.Replace(tp.conf("[0]", 1, ""), "hugepages = true", "hugepages = false", 1)
 	p := tp.startPMD(conf)
@@ -269,7 +275,7 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("pmd check conf.toml: %v\n%s", err, out)
 	}
 	huge := "[eal]\nlcores = [0]\nargs = [\"--no-pci\", \"--in-memory\"]\n[engine]\nmbufs = 4194303\n[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.20.1/24\"\n"
-	out, err = exec.Command(pmdBin, "check", "-c", writeConf(t, huge)).CombinedOutput()
+	out, err = exec.Command(pmdBin, "check", "-c", writeConfAsIs(t, huge)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "nr_hugepages") {
 		t.Fatalf("pmd check with 4M mbufs per lcore: %v\n%s", err, out)
 	}

@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if why := hugepagesMissing(); why != "" {
+		noHuge = true
+		fmt.Fprintf(os.Stderr, "hugepages: %s: every test runs pmd with eal.hugepages = false (--no-huge)\n", why)
+	}
 	pmdBin = filepath.Join(dir, "pmd")
 	out, err := exec.Command("go", "build", "-o", pmdBin, "github.com/pmdstack/pmd/cmd/pmd").CombinedOutput()
 	if err != nil {
@@ -182,7 +186,17 @@ func (p *proc) output() string {
 	return p.log.String()
 }
 
+// writeConf writes conf to a file of t's, in its --no-huge form on a host
+// without hugepages.
 func writeConf(t *testing.T, conf string) string {
+	t.Helper()
+	if noHuge {
+		conf = withoutHugepages(conf)
+	}
+	return writeConfAsIs(t, conf)
+}
+
+func writeConfAsIs(t *testing.T, conf string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "conf.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {

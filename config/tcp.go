@@ -8,26 +8,27 @@ import (
 
 // TCP is the [tcp] table: the per-lcore TCP stacks.
 type TCP struct {
-	MaxConns        int           // connections per lcore, TIME-WAIT included
-	Backlog         int           // half-open connections per listener before SYN cookies
-	SndBuf          int           // send buffer bytes per connection
-	RcvBuf          int           // receive buffer (window) bytes per connection
-	Buffers         int           // send and receive buffers per lcore, each
-	DelayedAck      time.Duration // 0: acknowledge every segment at once
-	TimeWait        time.Duration // 2*MSL
-	MinRTO          time.Duration
-	MaxRTO          time.Duration
-	InitialRTO      time.Duration
-	SynRetries      int
-	Retries         int
-	KeepAlive       time.Duration // idle time before probes; 0: off
-	KeepAliveIntvl  time.Duration
-	KeepAliveProbes int
-	OOOSegments     int // out-of-order ranges kept per connection
-	ChallengeRate   int // challenge ACKs per second per lcore
-	PortMin         int // source ports for active opens
-	PortMax         int
-	TWReuse         bool // active opens may take over TIME-WAIT tuples (with timestamps)
+	MaxConns         int           // connections per lcore, TIME-WAIT included
+	Backlog          int           // half-open connections per listener before SYN cookies
+	SndBuf           int           // send buffer bytes per connection
+	RcvBuf           int           // receive buffer (window) bytes per connection
+	Buffers          int           // send and receive buffers per lcore, each
+	DelayedAck       time.Duration // 0: acknowledge every segment at once
+	TimeWait         time.Duration // 2*MSL
+	MinRTO           time.Duration
+	MaxRTO           time.Duration
+	InitialRTO       time.Duration
+	SynRetries       int
+	Retries          int
+	KeepAlive        time.Duration // idle time before probes; 0: off
+	KeepAliveIntvl   time.Duration
+	KeepAliveProbes  int
+	OOOSegments      int // out-of-order ranges kept per connection
+	ChallengeRate    int // challenge ACKs per second per lcore
+	CookieSourceRate int // SYN-cookie answers per second per source address; 0: no limit
+	PortMin          int // source ports for active opens
+	PortMax          int
+	TWReuse          bool // active opens may take over TIME-WAIT tuples (with timestamps)
 }
 
 // defaultTCP is the [tcp] table's defaults: the stack's own
@@ -41,7 +42,7 @@ func defaultTCP() TCP {
 		SynRetries: d.SynRetries, Retries: d.DataRetries,
 		KeepAlive: d.KeepAlive, KeepAliveIntvl: d.KeepInterval, KeepAliveProbes: d.KeepProbes,
 		OOOSegments: d.OOOSegments, ChallengeRate: d.ChallengeRate, PortMin: int(d.PortMin), PortMax: int(d.PortMax),
-		TWReuse: d.TWReuse,
+		TWReuse: d.TWReuse, CookieSourceRate: d.CookieSourceRate,
 	}
 }
 
@@ -56,6 +57,10 @@ func (t TCP) Stack(mss int) tcp.Config {
 		KeepAlive:    t.KeepAlive, KeepInterval: t.KeepAliveIntvl, KeepProbes: t.KeepAliveProbes,
 		OOOSegments: t.OOOSegments, ChallengeRate: t.ChallengeRate,
 		PortMin: uint16(t.PortMin), PortMax: uint16(t.PortMax), TWReuse: t.TWReuse,
+		CookieSourceRate: t.CookieSourceRate,
+	}
+	if t.CookieSourceRate == 0 {
+		c.CookieSourceRate = -1 // no limit (the stack's zero is its default)
 	}
 	return c
 }
@@ -66,7 +71,7 @@ func (d *decoder) decodeTCP(c *Config, root table) {
 	p := &c.TCP
 	t.known("max_conns", "backlog", "snd_buf", "rcv_buf", "buffers", "delayed_ack", "time_wait",
 		"min_rto", "max_rto", "initial_rto", "syn_retries", "retries", "keepalive",
-		"keepalive_interval", "keepalive_probes", "ooo_segments", "challenge_rate", "port_min", "port_max", "tw_reuse")
+		"keepalive_interval", "keepalive_probes", "ooo_segments", "challenge_rate", "port_min", "port_max", "tw_reuse", "syn_cookie_source_rate")
 	t.integer("max_conns", &p.MaxConns)
 	t.integer("backlog", &p.Backlog)
 	t.integer("snd_buf", &p.SndBuf)
@@ -87,6 +92,7 @@ func (d *decoder) decodeTCP(c *Config, root table) {
 	t.integer("port_min", &p.PortMin)
 	t.integer("port_max", &p.PortMax)
 	t.boolean("tw_reuse", &p.TWReuse)
+	t.integer("syn_cookie_source_rate", &p.CookieSourceRate)
 }
 
 func (d *decoder) validateTCP(c *Config) {
@@ -118,6 +124,7 @@ func (d *decoder) validateTCP(c *Config) {
 	intRange("keepalive_probes", p.KeepAliveProbes, 1, 100)
 	intRange("ooo_segments", p.OOOSegments, 1, 256)
 	intRange("challenge_rate", p.ChallengeRate, 1, 1<<20)
+	intRange("syn_cookie_source_rate", p.CookieSourceRate, 0, 1<<24)
 	intRange("port_min", p.PortMin, 1, 65535)
 	intRange("port_max", p.PortMax, p.PortMin, 65535)
 }

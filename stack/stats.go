@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,14 @@ import (
 type Counters struct {
 	Lcores []LcoreCounters
 	Ports  []pmd.Stats // by port; a port whose device gave no stats is zero
+	Memory Memory
+}
+
+// Memory is what the process holds: the Go heap and the packet buffers.
+type Memory struct {
+	GoHeap     uint64 // bytes of live and not yet swept heap objects (runtime/metrics)
+	MbufsInUse int    // mbufs taken from the pools: in rings, queues, buffers (0 after teardown)
+	Mbufs      int    // mbufs in all pools
 }
 
 // LcoreCounters are one lcore's counters.
@@ -57,7 +66,25 @@ func (s *Stack) Counters() Counters {
 		}
 		c.Ports = append(c.Ports, st)
 	}
+	if !s.portsClosed { // the pools are freed after the ports close
+		for _, p := range s.pools {
+			c.Memory.Mbufs += p.N
+			c.Memory.MbufsInUse += p.N - p.Available()
+		}
+	}
+	c.Memory.GoHeap = goHeap()
 	return c
+}
+
+// goHeap reads the heap's size from runtime/metrics, which, unlike
+// runtime.ReadMemStats, does not stop the world (and the lcores with it).
+func goHeap() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }
 
 // Listing asks every lcore for its listeners and connections (what
@@ -95,6 +122,7 @@ func (s *Stack) LogStats(msg string) {
 		s.log.Info(msg, "scope", "port"+strconv.Itoa(i), "rx_packets", st.RxPackets, "tx_packets", st.TxPackets,
 			"rx_missed", st.RxMissed, "rx_errors", st.RxErrors, "tx_errors", st.TxErrors, "rx_nombuf", st.RxNoMbuf)
 	}
+	s.log.Info(msg, "scope", "memory", "go_heap_bytes", c.Memory.GoHeap, "mbufs_in_use", c.Memory.MbufsInUse, "mbufs", c.Memory.Mbufs)
 }
 
 func counterAttrs(scope string, c *engine.Counters) []any {

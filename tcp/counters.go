@@ -19,6 +19,7 @@ const (
 	SynCookiesSent
 	SynCookiesValid
 	SynCookiesBad
+	SynCookiesLimited // SYNs not answered: their source used its cookie budget (Config.CookieSourceRate)
 	ChallengeAcks
 	ChallengeAcksLimited
 	TimeWaitReused
@@ -57,6 +58,7 @@ var counterNames = [NumCounters]string{
 	SynCookiesSent:       "tcp_syn_cookies_sent",
 	SynCookiesValid:      "tcp_syn_cookies_valid",
 	SynCookiesBad:        "tcp_syn_cookies_bad",
+	SynCookiesLimited:    "tcp_syn_cookies_limited",
 	ChallengeAcks:        "tcp_challenge_acks",
 	ChallengeAcksLimited: "tcp_challenge_acks_limited",
 	TimeWaitReused:       "tcp_time_wait_reused",

@@ -93,6 +93,9 @@ func (s *Stack) listenInput(l *Listener, id FourTuple, seg *Segment, now int64) 
 		return
 	}
 	if l.synRcvd >= s.cfg.Backlog || s.conns.len() >= s.cfg.MaxConns {
+		if !s.cookieAllowed(id.Remote, now) {
+			return
+		}
 		peerMSS := seg.Opts.MSS
 		if peerMSS == 0 {
 			peerMSS = 536

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"errors"
+	"github.com/pmdstack/pmd/ipv4"
 	"testing"
 	"time"
 )
@@ -951,5 +952,59 @@ func TestConnectTimeWait(t *testing.T) {
 		if syn.Flags != FlagSYN || !syn.Opts.HasTS || !syn.Seq.GreaterThan(f.u) {
 			t.Fatalf("new SYN %v seq %d (old connection ended at %d), timestamps %v", syn.Flags, syn.Seq, f.u, syn.Opts.HasTS)
 		}
+	}
+}
+
+// TestSynCookieSourceRate: in cookie mode one source address gets at most
+// CookieSourceRate SYN-ACKs a second; the rest of its SYNs are counted and
+// dropped, another address is still answered, and the next second the
+// budget is whole again.
+func TestSynCookieSourceRate(t *testing.T) {
+	const rate = 5
+	f := newFixture(t, Config{Backlog: 1, CookieSourceRate: rate})
+	f.synReceived(optsAll) // the backlog's one half-open connection
+	synFrom := func(port uint16) {
+		f.t.Helper()
+		f.id.RemotePort = port
+		f.send(Segment{Flags: FlagSYN, Seq: 0x1000, Window: 65535, Opts: Options{MSS: 1460}})
+	}
+	answered := func() (n int) {
+		for len(f.out.unexpected()) > 0 {
+			if s := f.pop(); s.Flags == FlagSYN|FlagACK {
+				n++
+			}
+		}
+		return n
+	}
+	for p := uint16(2000); p < 2020; p++ {
+		synFrom(p)
+	}
+	if n := answered(); n != rate {
+		t.Fatalf("%d SYN-ACKs for 20 SYNs from one address, want %d", n, rate)
+	}
+	f.counter(SynCookiesSent, rate)
+	f.counter(SynCookiesLimited, 20-rate)
+
+	// Another source (in another bucket) is answered.
+	for i := uint32(1); ; i++ {
+		other := fxRemote + ipv4.Addr(i)
+		if (uint32(other)^f.s.cookieSalt)*0x9e3779b1>>22 != (uint32(fxRemote)^f.s.cookieSalt)*0x9e3779b1>>22 {
+			f.id.Remote = other
+			break
+		}
+	}
+	synFrom(3000)
+	if n := answered(); n != 1 {
+		t.Fatalf("another address: %d SYN-ACKs, want 1", n)
+	}
+
+	// A second later the first address has its budget back.
+	f.id.Remote = fxRemote
+	f.now += int64(time.Second)
+	for p := uint16(4000); p < 4010; p++ {
+		synFrom(p)
+	}
+	if n := answered(); n != rate {
+		t.Fatalf("the next second: %d SYN-ACKs, want %d", n, rate)
 	}
 }

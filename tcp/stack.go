@@ -78,10 +78,17 @@ type Config struct {
 	KeepProbes    int
 	OOOSegments   int // out-of-order ranges held per connection
 	ChallengeRate int // challenge ACKs per second per lcore (RFC 5961 7)
-	PortMin       uint16
-	PortMax       uint16
-	TWReuse       bool     // active opens may take over TIME-WAIT tuples (RFC 6191, with timestamps)
-	Seed          [16]byte // ISN and SYN-cookie secret
+	// CookieSourceRate bounds the SYN-cookie answers per second to one
+	// source address (hashed into cookieBuckets buckets): a flood that
+	// spoofs one host's address gets that many SYN-ACKs, not one per SYN,
+	// and neither pmd's transmit path nor that host is buried in them.
+	// Only SYNs beyond the backlog (cookie mode) are counted. 0: the
+	// default; negative: no limit.
+	CookieSourceRate int
+	PortMin          uint16
+	PortMax          uint16
+	TWReuse          bool     // active opens may take over TIME-WAIT tuples (RFC 6191, with timestamps)
+	Seed             [16]byte // ISN and SYN-cookie secret
 	// Owns, when set, reports whether this stack receives the flow
 	// local:lport -> remote:rport; active opens use only such ports, so
 	// that the peer's answers arrive at the lcore that connected.
@@ -98,7 +105,7 @@ func DefaultConfig() Config {
 		DelayedAck: 40 * time.Millisecond, TimeWait: 60 * time.Second,
 		SynRetries: 6, DataRetries: 15,
 		KeepInterval: 75 * time.Second, KeepProbes: 9,
-		OOOSegments: 16, ChallengeRate: 1000,
+		OOOSegments: 16, ChallengeRate: 1000, CookieSourceRate: 1000,
 		PortMin: 32768, PortMax: 60999,
 	}
 }
@@ -125,6 +132,7 @@ func (c *Config) fill() {
 	set(&c.KeepProbes, d.KeepProbes)
 	set(&c.OOOSegments, d.OOOSegments)
 	set(&c.ChallengeRate, d.ChallengeRate)
+	set(&c.CookieSourceRate, d.CookieSourceRate)
 	setD(&c.MinRTO, d.MinRTO)
 	setD(&c.MaxRTO, d.MaxRTO)
 	setD(&c.InitialRTO, d.InitialRTO)
@@ -179,6 +187,8 @@ type Stack struct {
 
 	challengeTokens int
 	challengeRefill int64
+	cookieBuckets   *[cookieBuckets]tokenBucket // made on the first cookie
+	cookieSalt      uint32                      // from the secret: which sources share a bucket
 
 	C Counters
 }
@@ -187,15 +197,16 @@ type Stack struct {
 func NewStack(cfg Config, out Output) *Stack {
 	cfg.fill()
 	s := &Stack{
-		cfg:       cfg,
-		out:       out,
-		listeners: make(map[uint16]*Listener),
-		freeConns: make([]*Conn, 0, cfg.MaxConns),
-		released:  make([]*Conn, 0, 16),
-		sndPool:   bufPool{size: pow2(cfg.SndBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
-		rcvPool:   bufPool{size: pow2(cfg.RcvBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
-		isn:       NewISNGen(cfg.Seed),
-		cookies:   NewCookies(cfg.Seed),
+		cfg:        cfg,
+		out:        out,
+		listeners:  make(map[uint16]*Listener),
+		freeConns:  make([]*Conn, 0, cfg.MaxConns),
+		released:   make([]*Conn, 0, 16),
+		sndPool:    bufPool{size: pow2(cfg.SndBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
+		rcvPool:    bufPool{size: pow2(cfg.RcvBuf), limit: cfg.Buffers, free: make([][]byte, 0, cfg.Buffers)},
+		isn:        NewISNGen(cfg.Seed),
+		cookies:    NewCookies(cfg.Seed),
+		cookieSalt: uint32(cfg.Seed[12]) | uint32(cfg.Seed[13])<<8 | uint32(cfg.Seed[14])<<16 | uint32(cfg.Seed[15])<<24,
 	}
 	// Start the source-port search at a point taken from the secret, so
 	// that a restarted stack does not meet its own old connections still
@@ -372,6 +383,39 @@ func (s *Stack) Flush(now int64) {
 		}
 		s.released = s.released[:0]
 	}
+}
+
+// cookieBuckets is the number of per-source budgets for SYN cookies:
+// sources share a bucket by hash, so a flood from random addresses spreads
+// thin over all of them while one from a single address meets its own.
+const cookieBuckets = 1024
+
+// tokenBucket is a budget refilled once a second.
+type tokenBucket struct {
+	tokens int32
+	refill int64
+}
+
+// cookieAllowed spends one of remote's SYN-cookie answers for this second.
+func (s *Stack) cookieAllowed(remote ipv4.Addr, now int64) bool {
+	if s.cfg.CookieSourceRate <= 0 {
+		return true
+	}
+	if s.cookieBuckets == nil {
+		s.cookieBuckets = new([cookieBuckets]tokenBucket)
+	}
+	h := (uint32(remote) ^ s.cookieSalt) * 0x9e3779b1
+	b := &s.cookieBuckets[h>>(32-10)]
+	if now >= b.refill {
+		b.tokens = int32(s.cfg.CookieSourceRate)
+		b.refill = now + int64(time.Second)
+	}
+	if b.tokens <= 0 {
+		s.C[SynCookiesLimited]++
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // challengeAllowed limits challenge ACKs per lcore (RFC 5961 section 7).

@@ -207,6 +207,7 @@ func TestDropsByReason(t *testing.T) {
 		{"IPv4 checksum bad per device", goodEcho, dev.RxMeta{IPCksum: ipv4.RxCksumBad}, DropIPChecksum},
 		{"not our address", ipFrame(peerIP, mustAddr("198.18.0.3"), ipv4.ProtoICMP, nil, echoRequest(1, 1, nil)), dev.RxMeta{}, DropIPNotOurs},
 		{"broadcast source", ipFrame(mustAddr("255.255.255.255"), ourIP, ipv4.ProtoICMP, nil, echoRequest(1, 1, nil)), dev.RxMeta{}, DropIPBadSource},
+		{"our own address as source (land)", ipFrame(ourIP, ourIP, ipv4.ProtoTCP, nil, make([]byte, 20)), dev.RxMeta{}, DropIPBadSource},
 		{"fragment", frag, dev.RxMeta{}, DropIPFragment},
 		{"ICMP truncated", ipFrame(peerIP, ourIP, ipv4.ProtoICMP, nil, []byte{8, 0}), dev.RxMeta{}, DropICMPBad},
 		{"ICMP checksum", badICMP, dev.RxMeta{}, DropICMPChecksum},

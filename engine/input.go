@@ -91,8 +91,10 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		l.drop(q, b, DropIPNotOurs)
 		return
 	}
-	// Never answer a source that cannot be a single host (RFC 1122 3.2.1.3).
-	if src := ip.Src(); src == 0 || src.IsBroadcast() || src.IsMulticast() || src == ifc.Prefix.Broadcast() || src>>24 == 127 {
+	// Never answer a source that cannot be a single host (RFC 1122
+	// 3.2.1.3), nor one that claims our own address (a "land" attack:
+	// the answer would come back to us as a new packet).
+	if src := ip.Src(); src == 0 || src.IsBroadcast() || src.IsMulticast() || src == ifc.Prefix.Broadcast() || src>>24 == 127 || src == ifc.Prefix.Addr {
 		l.drop(q, b, DropIPBadSource)
 		return
 	}

@@ -19,7 +19,8 @@ const (
 	SynCookiesSent
 	SynCookiesValid
 	SynCookiesBad
-	SynCookiesLimited // SYNs not answered: their source used its cookie budget (Config.CookieSourceRate)
+	SynCookiesLimited  // SYNs not answered: their source used its cookie budget (Config.CookieSourceRate)
+	SynSourcesRefusing // times a source (bucket) went to cookie mode for resetting many of our SYN-ACKs
 	ChallengeAcks
 	ChallengeAcksLimited
 	TimeWaitReused
@@ -59,6 +60,7 @@ var counterNames = [NumCounters]string{
 	SynCookiesValid:      "tcp_syn_cookies_valid",
 	SynCookiesBad:        "tcp_syn_cookies_bad",
 	SynCookiesLimited:    "tcp_syn_cookies_limited",
+	SynSourcesRefusing:   "tcp_syn_sources_refusing",
 	ChallengeAcks:        "tcp_challenge_acks",
 	ChallengeAcksLimited: "tcp_challenge_acks_limited",
 	TimeWaitReused:       "tcp_time_wait_reused",

@@ -92,7 +92,7 @@ func (s *Stack) listenInput(l *Listener, id FourTuple, seg *Segment, now int64) 
 		s.C[DropNoConn]++
 		return
 	}
-	if l.synRcvd >= s.cfg.Backlog || s.conns.len() >= s.cfg.MaxConns {
+	if l.synRcvd >= s.cfg.Backlog || s.conns.len() >= s.cfg.MaxConns || s.refusing(id.Remote, now) {
 		if !s.cookieAllowed(id.Remote, now) {
 			return
 		}
@@ -271,6 +271,7 @@ func (c *Conn) input(seg *Segment, now int64) {
 			return
 		}
 		if c.state == SynReceived && !c.active {
+			c.s.noteRefused(c.id.Remote, now)
 			c.s.finish(c, nil) // back to LISTEN: nobody heard of it
 			return
 		}

@@ -1008,3 +1008,44 @@ func TestSynCookieSourceRate(t *testing.T) {
 		t.Fatalf("the next second: %d SYN-ACKs, want %d", n, rate)
 	}
 }
+
+// TestSynRefusingSource: a source that resets more than refusedLimit of
+// our SYN-ACKs in a second (a host whose address a flood spoofs) has its
+// next SYNs answered with cookies, keeping no state; a second later its
+// SYNs make half-open connections again.
+func TestSynRefusingSource(t *testing.T) {
+	f := newFixture(t, Config{})
+	refuse := func(port uint16) {
+		f.t.Helper()
+		f.id.RemotePort = port
+		f.send(Segment{Flags: FlagSYN, Seq: 0x1000, Window: 65535, Opts: Options{MSS: 1460}})
+		synack := f.pop()
+		if synack.Flags != FlagSYN|FlagACK {
+			t.Fatalf("answer to a SYN: %s", f.fmtSeg(&synack))
+		}
+		f.send(Segment{Flags: FlagRST, Seq: 0x1001})
+	}
+	for p := uint16(2000); p < 2000+refusedLimit+1; p++ {
+		refuse(p)
+	}
+	f.counter(PassiveOpens, refusedLimit+1)
+	f.counter(SynSourcesRefusing, 1)
+	if f.s.Conns() != 0 {
+		t.Fatalf("%d connections after the resets", f.s.Conns())
+	}
+	f.id.RemotePort = 3000
+	f.send(Segment{Flags: FlagSYN, Seq: 0x1000, Window: 65535, Opts: Options{MSS: 1460}})
+	f.pop()
+	f.counter(SynCookiesSent, 1)
+	if f.s.Conns() != 0 {
+		t.Fatalf("a SYN from a refusing source made a connection")
+	}
+	f.now += int64(time.Second)
+	f.id.RemotePort = 3001
+	f.send(Segment{Flags: FlagSYN, Seq: 0x1000, Window: 65535, Opts: Options{MSS: 1460}})
+	f.pop()
+	f.counter(PassiveOpens, refusedLimit+2)
+	if f.s.Conns() != 1 {
+		t.Fatalf("a second later: %d connections, want the half-open one", f.s.Conns())
+	}
+}

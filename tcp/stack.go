@@ -82,7 +82,8 @@ type Config struct {
 	// source address (hashed into cookieBuckets buckets): a flood that
 	// spoofs one host's address gets that many SYN-ACKs, not one per SYN,
 	// and neither pmd's transmit path nor that host is buried in them.
-	// Only SYNs beyond the backlog (cookie mode) are counted. 0: the
+	// Only SYNs answered with cookies are counted: beyond the backlog,
+	// or from a source that resets our SYN-ACKs (refusedLimit). 0: the
 	// default; negative: no limit.
 	CookieSourceRate int
 	PortMin          uint16
@@ -105,7 +106,7 @@ func DefaultConfig() Config {
 		DelayedAck: 40 * time.Millisecond, TimeWait: 60 * time.Second,
 		SynRetries: 6, DataRetries: 15,
 		KeepInterval: 75 * time.Second, KeepProbes: 9,
-		OOOSegments: 16, ChallengeRate: 1000, CookieSourceRate: 1000,
+		OOOSegments: 16, ChallengeRate: 1000, CookieSourceRate: 10000,
 		PortMin: 32768, PortMax: 60999,
 	}
 }
@@ -390,10 +391,53 @@ func (s *Stack) Flush(now int64) {
 // thin over all of them while one from a single address meets its own.
 const cookieBuckets = 1024
 
-// tokenBucket is a budget refilled once a second.
+// tokenBucket is a source bucket's budget of SYN-cookie answers, refilled
+// once a second, and its record of refused SYN-ACKs.
 type tokenBucket struct {
 	tokens int32
 	refill int64
+	// refused counts the SYN-ACKs (of half-open connections) that the
+	// source answered with a reset since refusedSince; over
+	// refusedLimit in a second, its SYNs are answered in cookie mode
+	// until cookiesUntil.
+	refused      int32
+	refusedSince int64
+	cookiesUntil int64
+}
+
+// refusedLimit is how many of our SYN-ACKs a source may refuse in a second
+// before its SYNs get cookies instead of half-open connections. A real
+// client refuses a SYN-ACK only when it has forgotten its SYN; a host
+// whose address a flood spoofs refuses every one, and each would
+// otherwise cost a connection entry, a SYN-ACK, and the reset.
+const refusedLimit = 64
+
+func (s *Stack) bucket(remote ipv4.Addr) *tokenBucket {
+	if s.cookieBuckets == nil {
+		s.cookieBuckets = new([cookieBuckets]tokenBucket)
+	}
+	h := (uint32(remote) ^ s.cookieSalt) * 0x9e3779b1
+	return &s.cookieBuckets[h>>(32-10)]
+}
+
+// noteRefused records that remote reset one of our half-open connections.
+func (s *Stack) noteRefused(remote ipv4.Addr, now int64) {
+	b := s.bucket(remote)
+	if now-b.refusedSince >= int64(time.Second) {
+		b.refused, b.refusedSince = 0, now
+	}
+	if b.refused++; b.refused > refusedLimit {
+		if b.cookiesUntil <= now {
+			s.C[SynSourcesRefusing]++
+		}
+		b.cookiesUntil = now + int64(time.Second)
+	}
+}
+
+// refusing reports whether remote's SYNs go to cookie mode because it
+// refused many of our SYN-ACKs in the last second.
+func (s *Stack) refusing(remote ipv4.Addr, now int64) bool {
+	return s.cookieBuckets != nil && s.bucket(remote).cookiesUntil > now
 }
 
 // cookieAllowed spends one of remote's SYN-cookie answers for this second.
@@ -401,11 +445,7 @@ func (s *Stack) cookieAllowed(remote ipv4.Addr, now int64) bool {
 	if s.cfg.CookieSourceRate <= 0 {
 		return true
 	}
-	if s.cookieBuckets == nil {
-		s.cookieBuckets = new([cookieBuckets]tokenBucket)
-	}
-	h := (uint32(remote) ^ s.cookieSalt) * 0x9e3779b1
-	b := &s.cookieBuckets[h>>(32-10)]
+	b := s.bucket(remote)
 	if now >= b.refill {
 		b.tokens = int32(s.cfg.CookieSourceRate)
 		b.refill = now + int64(time.Second)

@@ -77,6 +77,7 @@ type Engine struct {
 	Mbufs         int           // mbufs per lcore pool; 0 = PoolMbufs computes it
 	MbufCache     int           // per-lcore mempool cache
 	ICMPRate      int           // ICMP errors (unreachable) each lcore sends per second
+	Drain         time.Duration // on stop, how long open connections may finish; 0: stop at once
 }
 
 // ARP is the [arp] table: the neighbour table.

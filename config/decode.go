@@ -303,9 +303,10 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 		StatsInterval: time.Second,
 		MbufCache:     256,
 		ICMPRate:      1000,
+		Drain:         5 * time.Second,
 	}
 	eng := root.sub("engine")
-	eng.known("burst", "idle", "idle_after", "idle_sleep", "stats_interval", "mbufs", "mbuf_cache", "icmp_rate")
+	eng.known("burst", "idle", "idle_after", "idle_sleep", "stats_interval", "mbufs", "mbuf_cache", "icmp_rate", "drain")
 	eng.integer("burst", &c.Engine.Burst)
 	var idle string
 	if eng.str("idle", &idle) {
@@ -317,6 +318,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 	eng.integer("mbufs", &c.Engine.Mbufs)
 	eng.integer("mbuf_cache", &c.Engine.MbufCache)
 	eng.integer("icmp_rate", &c.Engine.ICMPRate)
+	eng.duration("drain", &c.Engine.Drain)
 
 	c.ARP = ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Tries: 3, Pending: 512}
 	arp := root.sub("arp")

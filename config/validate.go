@@ -123,6 +123,9 @@ func (d *decoder) validateEngine(c *Config) {
 	if e.IdleSleep < time.Microsecond || e.IdleSleep > 100*time.Millisecond {
 		d.fail("engine.idle_sleep", "expected 1us..100ms, got %s", e.IdleSleep)
 	}
+	if e.Drain < 0 || e.Drain > 10*time.Minute {
+		d.fail("engine.drain", `expected "0s" (stop at once) to 10m, got %s`, e.Drain)
+	}
 	if e.StatsInterval != 0 && e.StatsInterval < 100*time.Millisecond {
 		d.fail("engine.stats_interval", `expected "0s" (never) or at least 100ms, got %s`, e.StatsInterval)
 	}

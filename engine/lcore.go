@@ -114,6 +114,9 @@ type Lcore struct {
 	steerTo, steerFrom []*spsc.Ring[steered] // by lcore ID; nil with one lcore
 	pubTCP             publishedTCP
 	pubConns           atomic.Int64
+	pubActive          atomic.Int64 // connections not in TIME-WAIT
+	drainReq           atomic.Bool
+	pubDraining        atomic.Bool
 	now                int64
 
 	pending     []pendingPkt
@@ -226,6 +229,9 @@ func (l *Lcore) Poll(now int64) int {
 		l.servicePending(now)
 	}
 	if now >= l.nextPublish {
+		if l.drainReq.Load() && !l.tcp.Draining() {
+			l.tcp.Drain()
+		}
 		l.publish()
 		l.nextPublish = now + publishEvery
 	}
@@ -242,7 +248,22 @@ func (l *Lcore) publish() {
 	l.pub.store(&l.c)
 	l.pubTCP.store(&l.tcp.C)
 	l.pubConns.Store(int64(l.tcp.Conns()))
+	l.pubActive.Store(int64(l.tcp.Active()))
+	l.pubDraining.Store(l.tcp.Draining())
 }
+
+// Draining reports whether the lcore has begun draining (Drain), as last
+// published: Active counts from then on.
+func (l *Lcore) Draining() bool { return l.pubDraining.Load() }
+
+// Drain asks the lcore to stop accepting TCP connections (tcp.Stack.Drain)
+// within its next 10 ms; safe from any goroutine. Active tells how many
+// connections remain.
+func (l *Lcore) Drain() { l.drainReq.Store(true) }
+
+// Active is the number of TCP connections not in TIME-WAIT, as last
+// published.
+func (l *Lcore) Active() int { return int(l.pubActive.Load()) }
 
 // Run polls until stop is set, idling as configured, then flushes, drops
 // what is pending and publishes its counters a last time.
@@ -290,9 +311,14 @@ func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
 	l.Close()
 }
 
-// Close sends what is queued, frees packets still awaiting resolution and
+// Close resets the TCP connections still open (their peers learn at
+// once that they are gone, rather than retransmitting into silence),
+// sends what is queued, frees packets still awaiting resolution and
 // publishes the final counters.
 func (l *Lcore) Close() {
+	if l.tcp.AbortAll(l.now) > 0 {
+		l.tcp.Advance(l.now) // the resets go out with the rest
+	}
 	for _, p := range l.pending {
 		l.queues[p.port].Free(p.buf)
 		l.c[DropARPUnresolved]++

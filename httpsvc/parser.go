@@ -110,6 +110,10 @@ type Parser struct {
 // Reset makes p ready for a new connection.
 func (p *Parser) Reset() { *p = Parser{} }
 
+// Idle reports whether the parser is between requests: no byte of a next
+// request (but empty lines) has been fed.
+func (p *Parser) Idle() bool { return p.state == stStart || p.state == stStartCR }
+
 // Feed consumes bytes of the request stream b. It calls emit once for each
 // complete request, in order, after the last byte of its body. It returns
 // how many bytes of b it consumed.

@@ -81,3 +81,48 @@ func TestHTTP(t *testing.T) {
 		t.Fatalf("http counters %d requests %d bad", pc[engine.HTTPRequests], pc[engine.HTTPBadRequests])
 	}
 }
+
+// closingClient closes its side when the peer closes, as a kernel client
+// reading EOF does.
+type closingClient struct{ *engine.MemClient }
+
+func (c closingClient) PeerClosed(conn *tcp.Conn) { conn.Close() }
+
+// TestHTTPDrain: when the lcore drains, an idle keep-alive connection is
+// closed with a FIN after the responses it had, nothing is reset, no
+// connection is left but in TIME-WAIT, and a new one is refused.
+func TestHTTPDrain(t *testing.T) {
+	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	cl := &engine.MemClient{Out: []byte(strings.Repeat(req, 3))}
+	a := host(macA, ipA, nil)
+	b := host(macB, ipB, []engine.TCPService{{Port: 80, New: func(l *engine.Lcore) tcp.Handler { return NewHTTP(l, httpsvc.NewResponder(100)) }}})
+	k := &engine.MemLink{A: a, B: b, Now: int64(time.Second)}
+	if _, err := a.L.TCP().Connect(ipA, ipB, 80, closingClient{cl}, k.Now); err != nil {
+		t.Fatal(err)
+	}
+	if !k.Run(100000, func() bool { return strings.Count(string(cl.Got), "200 OK") == 3 }) {
+		t.Fatalf("responses: %q", cl.Got)
+	}
+	k.Run(2000, func() bool { return false }) // idle: 100 ms
+	if cl.Done || b.L.Active() != 1 {
+		t.Fatalf("before the drain: client done %v, server active %d", cl.Done, b.L.Active())
+	}
+	b.L.Drain()
+	if !k.Run(100000, func() bool { return cl.Done && b.L.Draining() && b.L.Active() == 0 }) {
+		t.Fatalf("drain: client done %v (err %v), draining %v, active %d", cl.Done, cl.Err, b.L.Draining(), b.L.Active())
+	}
+	if cl.Err != nil {
+		t.Fatalf("the client's connection ended with %v, want a FIN", cl.Err)
+	}
+	refused := &engine.MemClient{}
+	if _, err := a.L.TCP().Connect(ipA, ipB, 80, refused, k.Now); err != nil {
+		t.Fatal(err)
+	}
+	if !k.Run(100000, func() bool { return refused.Done }) || refused.Err == nil {
+		t.Fatalf("a connection after the drain: done %v, err %v; want refused", refused.Done, refused.Err)
+	}
+	b.L.Close()
+	if tc, _ := b.L.TCPCounters(); tc[tcp.ResetsSent] != 1 {
+		t.Fatalf("%d resets sent, want 1 (the refused SYN)", tc[tcp.ResetsSent])
+	}
+}

@@ -124,6 +124,7 @@ type httpConn struct {
 	p       httpsvc.Parser
 	emit    func(httpsvc.Request) bool
 	closing bool
+	drain   bool // the stack drains: close after the current request
 }
 
 // NewHTTP is lcore l's HTTP service answering with r's responses.
@@ -139,7 +140,7 @@ func (h *HTTP) Open(c *tcp.Conn) {
 		hc = &httpConn{svc: h}
 		hc.emit = hc.respond
 	}
-	hc.c, hc.closing = c, false
+	hc.c, hc.closing, hc.drain = c, false, false
 	hc.p.Reset()
 	c.Context = hc
 }
@@ -149,7 +150,7 @@ func (hc *httpConn) respond(req httpsvc.Request) bool {
 	h := hc.svc
 	hc.c.Write(h.resp.Response(req))
 	h.l.Add(engine.HTTPRequests, 1)
-	if !req.KeepAlive {
+	if !req.KeepAlive || hc.drain {
 		hc.c.CloseWrite()
 		hc.closing = true
 		return false
@@ -179,6 +180,24 @@ func (h *HTTP) Recv(c *tcp.Conn, data []byte) int {
 
 // Writable implements tcp.Handler.
 func (h *HTTP) Writable(*tcp.Conn) {}
+
+// Drain implements tcp.Drainer: an idle keep-alive connection is closed
+// (FIN) at once, a busy one after the response to its current request.
+// A client may send a request just as the FIN leaves; HTTP/1.1 lets it
+// retry (RFC 9112 9.3.1, a server may close an idle connection at any
+// time).
+func (h *HTTP) Drain(c *tcp.Conn) {
+	hc := c.Context.(*httpConn)
+	if hc.closing {
+		return
+	}
+	if c.Unread() == 0 && hc.p.Idle() {
+		c.CloseWrite()
+		hc.closing = true
+		return
+	}
+	hc.drain = true
+}
 
 // PeerClosed implements tcp.Handler: the peer sent FIN.
 func (h *HTTP) PeerClosed(c *tcp.Conn) { c.CloseWrite() }

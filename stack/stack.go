@@ -114,7 +114,9 @@ type Stack struct {
 	portsClosed bool
 
 	stopOnce sync.Once
-	stopReq  chan struct{} // closed by Stop
+	stopReq  chan struct{} // closed by Stop: drain, then stop
+	nowOnce  sync.Once
+	stopNow  chan struct{} // closed by StopNow or a Stop whose ctx ended: stop at once
 	done     chan struct{} // closed once everything is torn down
 	err      error         // teardown's, read after done
 }
@@ -141,7 +143,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (_ *Stack, err
 	if want := runtime.NumCPU() + len(cfg.EAL.Lcores); runtime.GOMAXPROCS(0) < want {
 		runtime.GOMAXPROCS(want)
 	}
-	s := &Stack{cfg: cfg, opts: opts, log: opts.Log, stopReq: make(chan struct{}), done: make(chan struct{})}
+	s := &Stack{cfg: cfg, opts: opts, log: opts.Log, stopReq: make(chan struct{}), stopNow: make(chan struct{}), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.teardown())
@@ -296,6 +298,9 @@ func (s *Stack) control(ctx context.Context) {
 		stats = t.C
 	}
 	hashCheck := time.After(2 * time.Second)
+	stopReq := s.stopReq
+	var drainTick <-chan time.Time // while draining
+	var drainEnd time.Time
 loop:
 	for {
 		select {
@@ -310,11 +315,55 @@ loop:
 		case <-ctx.Done():
 			s.log.Info("stopping", "reason", context.Cause(ctx).Error())
 			break loop
-		case <-s.stopReq:
+		case <-stopReq:
+			stopReq = nil
+			if s.cfg.Engine.Drain <= 0 {
+				break loop
+			}
+			for _, l := range s.lcores {
+				l.e.Drain()
+			}
+			drainEnd = time.Now().Add(s.cfg.Engine.Drain)
+			t := time.NewTicker(controlEvery)
+			defer t.Stop()
+			drainTick = t.C
+			s.log.Info("draining: new connections are refused, open ones may finish", "for", s.cfg.Engine.Drain, "connections", s.active())
+		case <-drainTick:
+			ctl.Tick(clock())
+			if n, all := s.drained(); all && n == 0 {
+				s.log.Info("drained: every connection finished")
+				break loop
+			} else if time.Now().After(drainEnd) {
+				s.log.Warn("drain time over: the connections left are reset", "connections", n)
+				break loop
+			}
+		case <-s.stopNow:
+			if drainTick != nil {
+				s.log.Info("drain cut short: the connections left are reset", "connections", s.active())
+			}
 			break loop
 		}
 	}
 	s.err = s.teardown()
+}
+
+// active is the number of TCP connections not in TIME-WAIT, as the lcores
+// last published it.
+func (s *Stack) active() int {
+	n := 0
+	for _, l := range s.lcores {
+		n += l.e.Active()
+	}
+	return n
+}
+
+// drained is active, and whether every lcore has begun draining.
+func (s *Stack) drained() (int, bool) {
+	all := true
+	for _, l := range s.lcores {
+		all = all && l.e.Draining()
+	}
+	return s.active(), all
 }
 
 func (s *Stack) engines() []*engine.Lcore {
@@ -325,18 +374,34 @@ func (s *Stack) engines() []*engine.Lcore {
 	return els
 }
 
-// Stop stops the lcores, prints the final counters, closes the ports and
-// releases DPDK, and returns what went wrong doing so. It returns ctx's
-// error if ctx ends first (the stack still stops). Calling it again waits
-// for the same end.
+// Stop drains, then stops. Draining refuses new TCP connections (a SYN
+// gets a reset), tells the handlers that implement tcp.Drainer, and waits
+// for at most engine.drain until every connection has ended (TIME-WAIT
+// aside); the connections left then are reset. Then Stop stops the
+// lcores, prints the final counters, closes the ports and releases DPDK,
+// and returns what went wrong doing so. If ctx ends first, the drain is
+// cut short, the stack stops at once, and Stop returns ctx's error without
+// waiting (Wait and Done tell when it has stopped). Calling it again waits
+// for the same end. With engine.drain = 0, Stop stops at once.
 func (s *Stack) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopReq) })
 	select {
 	case <-s.done:
 		return s.err
 	case <-ctx.Done():
+		s.nowOnce.Do(func() { close(s.stopNow) })
 		return ctx.Err()
 	}
+}
+
+// StopNow stops without draining, or cuts a drain under way short: the
+// open connections are reset. It returns Stop's result once the stack has
+// stopped. Ending the context given to Start does the same.
+func (s *Stack) StopNow() error {
+	s.nowOnce.Do(func() { close(s.stopNow) })
+	s.stopOnce.Do(func() { close(s.stopReq) })
+	<-s.done
+	return s.err
 }
 
 // Done is closed once the stack has stopped, by Stop or by the context

@@ -155,6 +155,7 @@ const (
 	cbWritable
 	cbPeerClosed
 	cbClosed
+	cbDrain
 )
 
 func (c *Conn) callOpen() {
@@ -211,6 +212,18 @@ func (c *Conn) callPeerClosed() {
 		}
 	}()
 	c.handler.PeerClosed(c)
+}
+
+func (c *Conn) callDrain() {
+	s := c.s
+	s.depth++
+	defer func() {
+		s.depth--
+		if r := recover(); r != nil {
+			s.handlerPanicked(c, cbDrain, r)
+		}
+	}()
+	c.handler.(Drainer).Drain(c)
 }
 
 // callClosed tells h, already detached from c.

@@ -652,6 +652,9 @@ func (c *Conn) newAck(seg *Segment, now int64) {
 // enterTimeWait releases the buffers and waits 2*MSL; the application
 // hears Closed now.
 func (c *Conn) enterTimeWait(now int64) {
+	if c.state != TimeWait {
+		c.s.timeWaits++
+	}
 	c.state = TimeWait
 	c.tRtx, c.tPersist, c.tKeep, c.tDelack = 0, 0, 0, 0
 	c.tWait = now + int64(c.s.cfg.TimeWait)

@@ -1049,3 +1049,57 @@ func TestSynRefusingSource(t *testing.T) {
 		t.Fatalf("a second later: %d connections, want the half-open one", f.s.Conns())
 	}
 }
+
+// drainApp is a recApp that is a Drainer: Drain closes the connection.
+type drainApp struct {
+	*recApp
+	drained int
+}
+
+func (d *drainApp) Drain(c *Conn) {
+	d.drained++
+	c.Close()
+}
+
+// TestDrain: Drain removes the listeners (a SYN then gets a reset, and
+// Listen fails), tells a Drainer's open connections once, and Active
+// counts the connections a drain waits for (not TIME-WAIT).
+func TestDrain(t *testing.T) {
+	f := newFixture(t, Config{})
+	d := &drainApp{recApp: f.app}
+	f.l.Handler = d
+	f.passiveOpen(optsAll)
+	if f.s.Active() != 1 {
+		t.Fatalf("Active %d, want 1", f.s.Active())
+	}
+	f.s.Drain()
+	f.s.Drain() // once only
+	if d.drained != 1 {
+		t.Fatalf("Drain called %d times, want 1", d.drained)
+	}
+	f.flush()
+	f.expect(Segment{Flags: FlagACK | FlagFIN, Seq: f.u, Ack: f.p, Window: f.win})
+	f.expectState(FinWait1)
+	if _, err := f.s.Listen(fxPort+1, f.app); err != ErrDraining {
+		t.Fatalf("Listen while draining: %v", err)
+	}
+
+	// A new connection is refused.
+	first := f.id
+	f.id.RemotePort = fxPeerPort + 1
+	f.send(Segment{Flags: FlagSYN, Seq: 0x5000, Window: 65535})
+	f.expect(Segment{Flags: FlagRST | FlagACK, Seq: 0, Ack: 0x5001})
+	f.id = first
+
+	// The peer ends it: TIME-WAIT, which a drain does not wait for.
+	f.send(Segment{Flags: FlagACK | FlagFIN, Seq: f.p, Ack: f.u + 1, Window: 65535})
+	f.expect(Segment{Flags: FlagACK, Seq: f.u + 1, Ack: f.p + 1, Window: f.win})
+	f.expectState(TimeWait)
+	if f.s.Active() != 0 || f.s.Conns() != 1 {
+		t.Fatalf("Active %d, Conns %d: want 0 and the TIME-WAIT one", f.s.Active(), f.s.Conns())
+	}
+	f.poll(61 * time.Second)
+	if f.s.Active() != 0 || f.s.Conns() != 0 {
+		t.Fatalf("after TIME-WAIT: Active %d, Conns %d", f.s.Active(), f.s.Conns())
+	}
+}

@@ -50,6 +50,7 @@ var (
 	ErrTimeout      = errors.New("tcp: connection timed out")
 	ErrAborted      = errors.New("tcp: connection aborted")
 	ErrNoPorts      = errors.New("tcp: no free source port for this destination")
+	ErrDraining     = errors.New("tcp: the stack is draining: it accepts no new connections")
 	ErrTableFull    = errors.New("tcp: connection table full")
 	ErrPortInUse    = errors.New("tcp: port already listening")
 	ErrNotConnected = errors.New("tcp: not connected")
@@ -186,6 +187,8 @@ type Stack struct {
 	rotBuf    []byte    // for linearize: half a receive buffer, made on the first wrap
 	ctlID     FourTuple // the tuple of a segment sent outside a connection
 
+	timeWaits       int  // connections in TIME-WAIT, in the table
+	draining        bool // Drain ran: no listeners
 	challengeTokens int
 	challengeRefill int64
 	cookieBuckets   *[cookieBuckets]tokenBucket // made on the first cookie
@@ -232,6 +235,9 @@ func (s *Stack) Config() Config { return s.cfg }
 
 // Listen starts a passive open on port for every local address.
 func (s *Stack) Listen(port uint16, h Handler) (*Listener, error) {
+	if s.draining {
+		return nil, ErrDraining
+	}
 	if _, ok := s.listeners[port]; ok {
 		return nil, ErrPortInUse
 	}
@@ -242,6 +248,80 @@ func (s *Stack) Listen(port uint16, h Handler) (*Listener, error) {
 
 // Conns is the number of connections in the table, TIME_WAIT included.
 func (s *Stack) Conns() int { return s.conns.len() }
+
+// Active is the number of connections not in TIME-WAIT: those a drain
+// waits for.
+func (s *Stack) Active() int { return s.conns.len() - s.timeWaits }
+
+// Drainer is implemented by a Handler that can end its connections early
+// when the stack drains: Drain is called once for each of its open
+// connections (ESTABLISHED or CLOSE-WAIT) when Stack.Drain runs. It may
+// Close a connection that is idle, or mark one to close once its current
+// exchange is done; a handler without Drain keeps its connections until
+// their peers end them (or the drain time runs out and the stack stops).
+// The rules of the other callbacks apply.
+type Drainer interface {
+	Drain(c *Conn)
+}
+
+// Drain stops accepting connections: every listener is removed, so that a
+// SYN for its port is answered with a reset (as on a port nobody listens
+// on: a client learns at once to go elsewhere, rather than retrying a
+// dropped SYN for seconds), and every open connection whose handler is a
+// Drainer is told. Connections being opened keep going. Not from a
+// handler callback.
+func (s *Stack) Drain() {
+	if s.depth != 0 {
+		reentered()
+	}
+	if s.draining {
+		return
+	}
+	s.draining = true
+	clear(s.listeners)
+	var open []*Conn
+	s.conns.each(func(c *Conn) {
+		if c.state == Established || c.state == CloseWait {
+			if _, ok := c.handler.(Drainer); ok {
+				open = append(open, c)
+			}
+		}
+	})
+	for _, c := range open { // not inside each: a callback may end c
+		if c.state == Established || c.state == CloseWait {
+			c.callDrain()
+		}
+	}
+}
+
+// ErrStopped is the error of the connections the stack resets when it
+// stops (AbortAll).
+var ErrStopped = errors.New("tcp: the stack stopped")
+
+// AbortAll resets every connection but those in TIME-WAIT, as a stack
+// that stops must: each handler hears Closed with ErrStopped. It returns
+// how many there were. Not from a handler callback.
+func (s *Stack) AbortAll(now int64) int {
+	if s.depth != 0 {
+		reentered()
+	}
+	s.now = now
+	var open []*Conn
+	s.conns.each(func(c *Conn) {
+		if c.state != TimeWait && c.state != Closed {
+			open = append(open, c)
+		}
+	})
+	for _, c := range open {
+		if c.state != Closed {
+			c.abort(ErrStopped)
+		}
+	}
+	return len(open)
+}
+
+// Draining reports whether Drain ran.
+func (s *Stack) Draining() bool { return s.draining }
 
 // Lookup finds a connection by its tuple.
 func (s *Stack) Lookup(id FourTuple) *Conn { return s.conns.get(id) }
@@ -279,6 +359,9 @@ func (s *Stack) newConn(id FourTuple, h Handler) *Conn {
 func (s *Stack) release(c *Conn) {
 	if s.conns.get(c.id) == c {
 		s.conns.del(c.id)
+	}
+	if c.state == TimeWait {
+		s.timeWaits--
 	}
 	s.wheel.remove(c)
 	c.freeBuffers()

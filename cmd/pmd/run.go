@@ -22,15 +22,19 @@ type job interface {
 }
 
 // serve runs the stack until SIGINT or SIGTERM or, with a job, until it is
-// done. SIGUSR1 logs the connections, SIGUSR2 switches the captures.
+// done. The first signal drains (engine.drain: new connections refused,
+// open ones may finish), a second one stops at once; a job that is done
+// stops at once. SIGUSR1 logs the connections, SIGUSR2 switches the
+// captures.
 func serve(cfg *config.Config, log *slog.Logger, j job) error {
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer cancel()
+	stopSig := make(chan os.Signal, 2)
+	signal.Notify(stopSig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(stopSig)
 	opts := stack.Options{Log: log}
 	if j != nil {
 		opts.Setup = j.setup
 	}
-	s, err := stack.Start(ctx, cfg, opts)
+	s, err := stack.Start(context.Background(), cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -39,13 +43,23 @@ func serve(cfg *config.Config, log *slog.Logger, j job) error {
 	defer signal.Stop(usr)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	stopping := false
 	for {
 		select {
 		case <-s.Done():
 			return s.Wait()
+		case v := <-stopSig:
+			if !stopping {
+				stopping = true
+				log.Info("stopping", "reason", v.String()+" received", "drain", cfg.Engine.Drain, "again", "stops at once")
+				go s.Stop(context.Background())
+			} else {
+				log.Info("stopping at once", "reason", "second "+v.String())
+				go s.StopNow()
+			}
 		case v := <-usr:
 			if v == syscall.SIGUSR1 {
-				lctx, lcancel := context.WithTimeout(ctx, time.Second)
+				lctx, lcancel := context.WithTimeout(context.Background(), time.Second)
 				for _, line := range s.Listing(lctx) {
 					log.Info("listing", "conn", line)
 				}
@@ -58,7 +72,7 @@ func serve(cfg *config.Config, log *slog.Logger, j job) error {
 		case <-tick.C:
 			if j != nil && j.done() {
 				log.Info("job done")
-				return s.Stop(context.Background())
+				return s.StopNow()
 			}
 		}
 	}

@@ -50,6 +50,7 @@ func run(conf, url string, timeout time.Duration, log *slog.Logger) (err error) 
 		}
 	}()
 	client := &http.Client{Transport: &http.Transport{DialContext: st.DialContext}}
+	defer client.CloseIdleConnections() // before Stop: it waits for open connections to end
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -117,6 +117,7 @@ type Conn struct {
 	tRtx, tPersist, tDelack, tKeep, tWait int64
 	tWaitSince                            int64 // when TIME-WAIT began
 	lastTimeout                           int64 // when the retransmission timer last fired
+	lastOOWAck                            int64 // when a bare ACK outside the window was last answered
 	wNext, wPrev                          *Conn
 	wAt                                   int64
 	wSlot                                 int32

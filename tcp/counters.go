@@ -23,6 +23,7 @@ const (
 	SynSourcesRefusing // times a source (bucket) went to cookie mode for resetting many of our SYN-ACKs
 	ChallengeAcks
 	ChallengeAcksLimited
+	OOWAcksLimited // bare ACKs outside the window left unanswered (one answer per 500 ms per connection)
 	TimeWaitReused
 	ClosedUnread   // resets for a Close that left received data unread
 	RecvBufferFull // aborts: the handler declined data with the receive buffer full (ErrRecvBufferFull)
@@ -63,6 +64,7 @@ var counterNames = [NumCounters]string{
 	SynSourcesRefusing:   "tcp_syn_sources_refusing",
 	ChallengeAcks:        "tcp_challenge_acks",
 	ChallengeAcksLimited: "tcp_challenge_acks_limited",
+	OOWAcksLimited:       "tcp_oow_acks_limited",
 	TimeWaitReused:       "tcp_time_wait_reused",
 	ClosedUnread:         "tcp_closed_unread",
 	RecvBufferFull:       "tcp_recv_buffer_full",

@@ -247,6 +247,22 @@ func (c *Conn) input(seg *Segment, now int64) {
 				// restart the 2*MSL wait (RFC 9293 3.10.7.4, eighth step).
 				c.tWait = now + int64(c.s.cfg.TimeWait)
 				c.schedule()
+			} else if seg.Flags&FlagSYN != 0 {
+				// A SYN, whatever its sequence number, gets a challenge
+				// ACK, within the stack's rate (RFC 5961 4.2).
+				c.challengeAck(now)
+				return
+			} else if len(seg.Payload) == 0 && seg.Flags&FlagFIN == 0 {
+				// A bare ACK outside the window: answered at most once
+				// per oowAckEvery, so that two ends that disagree (or
+				// an attacker's spoofed ACKs) cannot start an ACK loop.
+				// Data outside the window is a retransmission whose
+				// ACK was lost: always answered.
+				if now-c.lastOOWAck < oowAckEvery {
+					c.s.C[OOWAcksLimited]++
+					return
+				}
+				c.lastOOWAck = now
 			}
 			c.ackNow = true
 			c.markDirty()

@@ -276,10 +276,13 @@ func TestSYNInSynchronizedState(t *testing.T) {
 		// Starting just below RCV.NXT with data reaching into the
 		// window: acceptable, and the SYN must not be trimmed away.
 		{"SYN straddling RCV.NXT", -1, FlagSYN | FlagPSH, 1},
-		// Out of the window the acceptability test answers first.
-		{"SYN below window", -100, FlagSYN, 0},
-		{"SYN past window", 100000, FlagSYN, 0},
-		{"retransmitted SYN-ACK", -1, FlagSYN | FlagACK, 0},
+		// Out of the window too: a challenge ACK, counted and within
+		// the rate, not the acceptability test's plain ACK (an attacker's
+		// SYNs at random sequence numbers get no more answers than
+		// challenge_rate).
+		{"SYN below window", -100, FlagSYN, 1},
+		{"SYN past window", 100000, FlagSYN, 1},
+		{"retransmitted SYN-ACK", -1, FlagSYN | FlagACK, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := established(t, Config{}, optsNone)
@@ -295,6 +298,27 @@ func TestSYNInSynchronizedState(t *testing.T) {
 			f.counter(ChallengeAcks, tc.challenge)
 		})
 	}
+}
+
+// TestOOWAckRateLimit: a bare ACK outside the window is answered at most
+// once per 500 ms per connection (no ACK loop); data outside the window
+// (a retransmission whose ACK was lost) is always answered.
+func TestOOWAckRateLimit(t *testing.T) {
+	f := established(t, Config{}, optsNone)
+	bare := Segment{Flags: FlagACK, Seq: f.p + 100000, Ack: f.u, Window: 65535}
+	f.send(bare)
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+	for i := 0; i < 10; i++ {
+		f.send(bare)
+	}
+	f.expectNothing()
+	f.counter(OOWAcksLimited, 10)
+	f.send(Segment{Flags: FlagACK | FlagPSH, Seq: f.p - 4, Ack: f.u, Window: 65535, Payload: []byte("dupe")})
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+	f.poll(500 * time.Millisecond)
+	f.send(bare)
+	f.expect(Segment{Flags: FlagACK, Seq: f.u, Ack: f.p, Window: f.win})
+	f.expectState(Established)
 }
 
 // TestChallengeACKRateLimit: at most ChallengeRate challenge ACKs per

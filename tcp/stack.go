@@ -157,6 +157,10 @@ func (c *Config) fill() {
 // in TIME-WAIT: two ticks of the timestamp clock.
 const twReuseAfter = 2 * int64(time.Millisecond)
 
+// oowAckEvery is how often a connection answers bare ACKs that fall
+// outside its window (Linux's net.ipv4.tcp_invalid_ratelimit default).
+const oowAckEvery = int64(500 * time.Millisecond)
+
 // Listener is a passive open on a port; every lcore has its own copy.
 type Listener struct {
 	Port    uint16

@@ -23,11 +23,16 @@ type multiHost struct {
 }
 
 func newMultiHost(n int, mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService, seed uint64) *multiHost {
-	cfg := hostConfig(mac, addr, svcs, 32<<10, 512)
+	return newMultiHostSized(n, mac, addr, svcs, seed, hostConfig(mac, addr, svcs, 32<<10, 512), 8192)
+}
+
+// newMultiHostSized is newMultiHost with the lcores' configuration and the
+// device's buffer count given.
+func newMultiHostSized(n int, mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService, seed uint64, cfg *Config, bufs int) *multiHost {
 	if n > 1 {
 		cfg.Owner = &rss.Owner{H: rss.NewHasher(rss.SymmetricKey), T: rss.NewTable(128, n)}
 	}
-	pool := dev.NewMemPool(8192, 2048)
+	pool := dev.NewMemPool(bufs, 2048)
 	h := &multiHost{rng: rand.New(rand.NewPCG(seed, 9))}
 	for i := 0; i < n; i++ {
 		q := dev.NewMemOn(pool, ipv4.ChecksumCaps{})

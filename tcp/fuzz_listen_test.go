@@ -30,10 +30,10 @@ func FuzzListen(f *testing.F) {
 		}
 		return b
 	}
-	f.Add(cat(op(0, 0, 1000, 1), op(1, 0, 1000, 0)))                                                     // a handshake
+	f.Add(cat(op(0, 0, 1000, 1), op(1, 0, 1000, 0)))                                                          // a handshake
 	f.Add(cat(op(0, 0, 1000, 1), op(0, 0, 1001, 1), op(0, 0, 1002, 1), op(1, 0, 1002, 0), op(1, 0, 1000, 0))) // one by cookie
-	f.Add(cat(op(0, 1, 2000, 5), op(2, 1, 2000, 6), op(0, 1, 2001, 5), op(2, 1, 2001, 6), op(4, 0, 0, 1500)))   // resets, time
-	f.Add(cat(op(0, 2, 3000, 9), op(1, 2, 3000, 0), op(3, 2, 3000, 0x5010ffff), op(5, 2, 3000, 0)))             // raw, data
+	f.Add(cat(op(0, 1, 2000, 5), op(2, 1, 2000, 6), op(0, 1, 2001, 5), op(2, 1, 2001, 6), op(4, 0, 0, 1500))) // resets, time
+	f.Add(cat(op(0, 2, 3000, 9), op(1, 2, 3000, 0), op(3, 2, 3000, 0x5010ffff), op(5, 2, 3000, 0)))           // raw, data
 	f.Fuzz(func(t *testing.T, script []byte) {
 		if len(script) > 8*256 {
 			script = script[:8*256]

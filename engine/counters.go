@@ -24,6 +24,7 @@ const (
 	UDPEchoed
 	UDPDiscarded
 	UDPReplied
+	UDPHandlerPanics // UDP handler calls that panicked (contained: the datagram dropped)
 	HTTPRequests
 	HTTPBadRequests
 	SteeredOut      // TCP packets handed to the lcore that owns their flow
@@ -84,6 +85,7 @@ var counterNames = [NumCounters]string{
 	UDPEchoed:          "udp_echoed",
 	UDPDiscarded:       "udp_discarded",
 	UDPReplied:         "udp_replied",
+	UDPHandlerPanics:   "udp_handler_panics",
 	HTTPRequests:       "http_requests",
 	HTTPBadRequests:    "http_bad_requests",
 	SteeredOut:         "steered_out",

@@ -477,3 +477,26 @@ func BenchmarkUDPEcho(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*32), "ns/packet")
 }
+
+// TestUDPHandlerPanic: a UDP handler that panics has its datagram dropped
+// and counted, the lcore goes on (the next datagram is answered), and the
+// first panic, with its stack, is kept for the log once.
+func TestUDPHandlerPanic(t *testing.T) {
+	f := newFixture(t, ipv4.ChecksumCaps{})
+	boom := ipFrame(peerIP, ourIP, ipv4.ProtoUDP, nil, udpDatagram(peerIP, ourIP, 40000, 13, []byte("boom")))
+	if out := f.exchange(dev.RxMeta{}, boom, boom); len(out) != 0 {
+		t.Fatalf("a panicking handler's datagram was answered: %x", out)
+	}
+	f.expectCount(UDPHandlerPanics, 2)
+	p := f.l.TakePanic()
+	if p == nil || p.Proto != "udp" || p.Value != "boom" || !bytes.Contains(p.Stack, []byte("TestUDPHandlerPanic")) {
+		t.Fatalf("first panic: %+v", p)
+	}
+	if again := f.l.TakePanic(); again != nil {
+		t.Fatalf("the second panic was kept too: %+v", again)
+	}
+	if out := f.exchange(dev.RxMeta{}, ipFrame(peerIP, ourIP, ipv4.ProtoUDP, nil, udpDatagram(peerIP, ourIP, 40000, 13, []byte("ok")))); len(out) != 1 {
+		t.Fatalf("after the panic: %d frames sent, want the echo", len(out))
+	}
+	f.expectNoLeak()
+}

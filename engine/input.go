@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"runtime/debug"
+
 	"github.com/pmdstack/pmd/dev"
 	"github.com/pmdstack/pmd/ipv4"
 )
@@ -160,7 +162,11 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 	}
 	d := &l.dgram
 	*d = Datagram{Src: ip.Src(), Dst: ip.Dst(), SrcPort: u.SrcPort(), DstPort: u.DstPort(), Payload: u.Payload(), room: udpRoom(eth, ip, ifc.MTU), reply: -1}
-	l.udp[k-1].Datagram(d)
+	if !l.callUDP(l.udp[k-1], d) {
+		l.c[UDPHandlerPanics]++
+		q.Free(b)
+		return
+	}
 	switch {
 	case d.echo:
 		// Swapping addresses and ports leaves the checksum as it was:
@@ -176,6 +182,19 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 		l.c[UDPDiscarded]++
 		q.Free(b)
 	}
+}
+
+// callUDP runs a UDP handler, containing a panic: false if it panicked
+// (the datagram is then dropped, unanswered).
+func (l *Lcore) callUDP(h UDPHandler, d *Datagram) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			ok = false
+			l.keepPanic(&HandlerPanic{Proto: "udp", Value: r, Stack: debug.Stack()})
+		}
+	}()
+	h.Datagram(d)
+	return true
 }
 
 // reflect turns the received packet into its reply in place: addresses

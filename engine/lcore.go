@@ -116,6 +116,8 @@ type Lcore struct {
 	pubConns           atomic.Int64
 	pubActive          atomic.Int64 // connections not in TIME-WAIT
 	drainReq           atomic.Bool
+	firstPanic         atomic.Pointer[HandlerPanic] // the first handler panic, until taken
+	panicSeen          bool
 	pubDraining        atomic.Bool
 	now                int64
 
@@ -148,6 +150,7 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 	if cfg.Owner != nil {
 		tc.Owns = l.ownsFlow // active opens pick ports whose replies come home
 	}
+	tc.OnPanic = l.notePanic
 	l.tcp = tcp.NewStack(tc, &l.tcpOut)
 	for _, sv := range cfg.TCPServices {
 		l.tcp.Listen(sv.Port, sv.New(l))
@@ -255,6 +258,33 @@ func (l *Lcore) publish() {
 // Draining reports whether the lcore has begun draining (Drain), as last
 // published: Active counts from then on.
 func (l *Lcore) Draining() bool { return l.pubDraining.Load() }
+
+// HandlerPanic is a panic of a service's handler (TCP or UDP) that the
+// lcore contained: the connection was reset, or the datagram dropped, and
+// the lcore went on polling.
+type HandlerPanic struct {
+	Proto string // "tcp" or "udp"
+	Value any
+	Stack []byte
+}
+
+// notePanic keeps the lcore's first handler panic for TakePanic.
+func (l *Lcore) notePanic(pe *tcp.PanicError) {
+	l.keepPanic(&HandlerPanic{Proto: "tcp", Value: pe.Value, Stack: pe.Stack})
+}
+
+func (l *Lcore) keepPanic(p *HandlerPanic) {
+	if !l.panicSeen {
+		l.panicSeen = true
+		l.firstPanic.Store(p)
+	}
+}
+
+// TakePanic returns the lcore's first contained handler panic, once (nil
+// if none, or already taken); safe from any goroutine. The later ones are
+// only counted (tcp_handler_panics, udp_handler_panics): one stack trace
+// tells what is wrong, a flood of them would bury the log.
+func (l *Lcore) TakePanic() *HandlerPanic { return l.firstPanic.Swap(nil) }
 
 // Drain asks the lcore to stop accepting TCP connections (tcp.Stack.Drain)
 // within its next 10 ms; safe from any goroutine. Active tells how many

@@ -267,6 +267,17 @@ func (s *Stack) startLcores() error {
 		l := s.lcores[i].e
 		ck := pmdclock.New(epoch)
 		el, err := eal.StartLcore(cpu, func(*eal.Lcore) error {
+			defer func() {
+				// A panic of the stack itself (not of a service's
+				// handler, which the lcore contains): its state may be
+				// inconsistent, and a stack that guesses on would corrupt
+				// connections. Say so plainly, then let it stop the
+				// process with its trace.
+				if r := recover(); r != nil {
+					fmt.Fprintf(os.Stderr, "pmd: internal error on lcore %d (CPU %d): %v\nThis is a bug in pmd: please report it with the trace below.\n", i, cpu, r)
+					panic(r)
+				}
+			}()
 			l.Run(&s.stop, ck.Now)
 			return nil
 		})
@@ -310,6 +321,7 @@ loop:
 			ctl.Tick(clock())
 		case <-tick.C:
 			ctl.Tick(clock())
+			s.logPanics()
 		case <-stats:
 			s.LogStats("stats")
 		case <-ctx.Done():
@@ -345,6 +357,17 @@ loop:
 		}
 	}
 	s.err = s.teardown()
+}
+
+// logPanics logs each lcore's first contained handler panic, with its
+// stack, once; the later ones are counted only.
+func (s *Stack) logPanics() {
+	for i, l := range s.lcores {
+		if p := l.e.TakePanic(); p != nil {
+			s.log.Error("a service handler panicked: the lcore contained it and goes on (its connection was reset, or its datagram dropped); later panics on this lcore are only counted",
+				"lcore", i, "proto", p.Proto, "panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
+		}
+	}
 }
 
 // active is the number of TCP connections not in TIME-WAIT, as the lcores
@@ -572,6 +595,7 @@ func (s *Stack) teardown() error {
 	for _, l := range s.eals {
 		l.Wait()
 	}
+	s.logPanics() // one that came just before the stop
 	for _, l := range s.lcores {
 		if l.e != nil {
 			l.e.Stopped() // packets steered to an lcore after its last poll

@@ -245,7 +245,14 @@ func (c *Conn) callClosed(h Handler, err error) {
 func (s *Stack) handlerPanicked(c *Conn, cb callback, r any) {
 	s.C[HandlerPanics]++
 	if cb == cbClosed || c.handler == nil {
+		if s.cfg.OnPanic != nil {
+			s.cfg.OnPanic(&PanicError{Value: r, Stack: debug.Stack()})
+		}
 		return // Closed ran, or runs no more: nobody to tell
 	}
-	c.abort(&PanicError{Value: r, Stack: debug.Stack()})
+	pe := &PanicError{Value: r, Stack: debug.Stack()}
+	if s.cfg.OnPanic != nil {
+		s.cfg.OnPanic(pe)
+	}
+	c.abort(pe)
 }

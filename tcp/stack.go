@@ -91,6 +91,10 @@ type Config struct {
 	PortMax          uint16
 	TWReuse          bool     // active opens may take over TIME-WAIT tuples (RFC 6191, with timestamps)
 	Seed             [16]byte // ISN and SYN-cookie secret
+	// OnPanic, when set, hears every handler panic the stack contained
+	// (the connection is aborted and counted in HandlerPanics), so that
+	// the caller can log it.
+	OnPanic func(*PanicError)
 	// Owns, when set, reports whether this stack receives the flow
 	// local:lport -> remote:rport; active opens use only such ports, so
 	// that the peer's answers arrive at the lcore that connected.

@@ -27,13 +27,25 @@ func (l *Lcore) answerListing() {
 	}
 	ports := l.tcp.Listeners()
 	slices.Sort(ports)
-	lines := []string{fmt.Sprintf("lcore %d: listening on tcp %v; %d connections", l.ID, ports, l.tcp.Conns())}
+	var byState [tcp.TimeWait + 1]int
 	n := 0
+	var conns []string
 	l.tcp.Each(func(c *tcp.Conn) {
+		byState[c.State()]++
 		if n++; n <= maxListed {
-			lines = append(lines, fmt.Sprintf("lcore %d: %v", l.ID, c.Info()))
+			conns = append(conns, fmt.Sprintf("lcore %d: %v", l.ID, c.Info()))
 		}
 	})
+	head := fmt.Sprintf("lcore %d: listening on tcp %v; %d connections", l.ID, ports, l.tcp.Conns())
+	if n > 0 {
+		head += "; by state"
+		for st, k := range byState {
+			if k > 0 {
+				head += fmt.Sprintf(" %v=%d", tcp.State(st), k)
+			}
+		}
+	}
+	lines := append([]string{head}, conns...)
 	if n > maxListed {
 		lines = append(lines, fmt.Sprintf("lcore %d: ... %d more", l.ID, n-maxListed))
 	}

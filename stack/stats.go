@@ -23,7 +23,7 @@ type Counters struct {
 
 // Memory is what the process holds: the Go heap and the packet buffers.
 type Memory struct {
-	GoHeap     uint64 // bytes of live and not yet swept heap objects (runtime/metrics)
+	GoHeap     uint64 // bytes of live heap objects at the last garbage collection (runtime/metrics)
 	MbufsInUse int    // mbufs taken from the pools: in rings, queues, buffers (0 after teardown)
 	Mbufs      int    // mbufs in all pools
 }
@@ -76,10 +76,11 @@ func (s *Stack) Counters() Counters {
 	return c
 }
 
-// goHeap reads the heap's size from runtime/metrics, which, unlike
-// runtime.ReadMemStats, does not stop the world (and the lcores with it).
+// goHeap reads the live heap (what the last garbage collection marked)
+// from runtime/metrics, which, unlike runtime.ReadMemStats, does not stop
+// the world (and the lcores with it).
 func goHeap() uint64 {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(sample)
 	if sample[0].Value.Kind() != metrics.KindUint64 {
 		return 0

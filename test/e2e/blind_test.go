@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"os/exec"
 	"strings"
@@ -14,43 +10,6 @@ import (
 	"testing"
 	"time"
 )
-
-// pacedEcho sends chunks of seeded random bytes, one every gap, while
-// reading the echo, and compares the SHA-256 of both: a transfer that is
-// still carrying data for chunks*gap.
-func pacedEcho(c net.Conn, chunks, chunk int, gap time.Duration, seed uint64) error {
-	rng := rand.New(rand.NewPCG(seed, 5))
-	sent := sha256.New()
-	errc := make(chan error, 1)
-	go func() {
-		buf := make([]byte, chunk)
-		for i := 0; i < chunks; i++ {
-			for j := range buf {
-				buf[j] = byte(rng.Uint32())
-			}
-			sent.Write(buf)
-			if _, err := c.Write(buf); err != nil {
-				errc <- fmt.Errorf("write: %w", err)
-				return
-			}
-			time.Sleep(gap)
-		}
-		errc <- c.(*net.TCPConn).CloseWrite()
-	}()
-	got := sha256.New()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	m, err := io.Copy(got, c)
-	if werr := <-errc; werr != nil {
-		return werr
-	}
-	if err != nil {
-		return fmt.Errorf("read after %d bytes: %w", m, err)
-	}
-	if m != int64(chunks*chunk) || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
-		return fmt.Errorf("echo: %d bytes back of %d, SHA-256 differs: %v", m, chunks*chunk, !bytes.Equal(got.Sum(nil), sent.Sum(nil)))
-	}
-	return nil
-}
 
 // TestBlindAttacks (RFC 5961): while three connections carry echo
 // transfers, cmd/flood sends at each, as fast as it can for 3 s, what a
@@ -81,7 +40,7 @@ func TestBlindAttacks(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = pacedEcho(c, 250, 16<<10, 20*time.Millisecond, uint64(i)) // 4 MiB over about 5 s
+			errs[i] = echoPaced(c, 250*16<<10, 16<<10, 20*time.Millisecond, uint64(i)) // 4 MiB over about 5 s
 		}()
 	}
 	time.Sleep(500 * time.Millisecond)

@@ -61,15 +61,7 @@ func TestDrain(t *testing.T) {
 				}
 			}
 		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			if err != nil {
-				t.Fatalf("pmd exited with %v\n%s", err, p.output())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("pmd still runs 30 s after SIGTERM\n%s", p.output())
-		}
+		p.exited(t, 30*time.Second, "SIGTERM")
 		out := p.output()
 		t.Logf("%d transfers of %d KiB, %d failed; pmd exited %.1f s after SIGTERM", n, size>>10, failed, time.Since(sent).Seconds())
 		if !strings.Contains(out, "drained: every connection finished") {
@@ -95,15 +87,7 @@ func TestDrain(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		sent := time.Now()
 		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-p.done:
-			p.done <- err
-			if err != nil {
-				t.Fatalf("pmd exited with %v\n%s", err, p.output())
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("pmd still runs 10 s after the second SIGTERM\n%s", p.output())
-		}
+		p.exited(t, 10*time.Second, "the second SIGTERM")
 		t.Logf("pmd exited %.2f s after the second SIGTERM", time.Since(sent).Seconds())
 		if !strings.Contains(p.output(), "drain cut short") {
 			t.Errorf("pmd did not say the drain was cut short:\n%s", p.output())

@@ -47,17 +47,7 @@ var stateRe = regexp.MustCompile(`([A-Z-]+)=(\d+)`)
 func TestSoak(t *testing.T) {
 	d := soakDuration(t)
 	tp := newTopo(t, 19)
-	tp.nft(t, fmt.Sprintf(`table ip soak {
-	chain in {
-		type filter hook input priority 0;
-		ip saddr %[1]s meta l4proto tcp numgen random mod 100 < 1 counter drop
-	}
-	chain out {
-		type filter hook output priority 0;
-		ip daddr %[1]s meta l4proto tcp numgen random mod 100 < 1 counter drop
-	}
-}
-`, tp.pmdAddr))
+	tp.impair(t, 1, 0)
 	conf := strings.Replace(tp.conf("[0]", 1, tcpServices), "queues = 1\n", `queues = 1
 
 [port.faults]

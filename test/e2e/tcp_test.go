@@ -50,12 +50,16 @@ func (tp *topo) dial(port int) (net.Conn, error) {
 
 // echoCheck sends n seeded random bytes on c while reading the echo, and
 // compares the SHA-256 of both.
-func echoCheck(c net.Conn, n int, seed uint64) error {
+func echoCheck(c net.Conn, n int, seed uint64) error { return echoPaced(c, n, 64<<10, 0, seed) }
+
+// echoPaced is echoCheck writing chunk bytes at a time, gap apart: a
+// transfer that keeps carrying data for n/chunk*gap.
+func echoPaced(c net.Conn, n, chunk int, gap time.Duration, seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 3))
 	sent := sha256.New()
 	errc := make(chan error, 1)
 	go func() {
-		buf := make([]byte, 64<<10)
+		buf := make([]byte, chunk)
 		for left := n; left > 0; {
 			k := min(left, len(buf))
 			for i := range buf[:k] {
@@ -67,6 +71,7 @@ func echoCheck(c net.Conn, n int, seed uint64) error {
 				return
 			}
 			left -= k
+			time.Sleep(gap)
 		}
 		errc <- c.(*net.TCPConn).CloseWrite()
 	}()
@@ -270,6 +275,25 @@ func TestTCPClient(t *testing.T) {
 	tp.runClient(t, tp.conf("[0]", 1, ""), 1, 64<<20)
 }
 
+// impair has the peer's kernel drop drop% of the TCP packets to and from
+// pmd at random, each way, and duplicate dup% of those it sends.
+func (tp *topo) impair(t *testing.T, drop, dup int) {
+	t.Helper()
+	rules := fmt.Sprintf(`table ip impair {
+	chain in {
+		type filter hook input priority 0;
+		ip saddr %[1]s meta l4proto tcp numgen random mod 100 < %[3]d counter drop
+	}
+	chain out {
+		type filter hook output priority 0;
+		ip daddr %[1]s meta l4proto tcp numgen random mod 100 < %[3]d counter drop
+`, tp.pmdAddr, tp.peerIf, drop)
+	if dup > 0 {
+		rules += fmt.Sprintf("\t\tip daddr %[1]s meta l4proto tcp numgen random mod 100 < %[3]d counter dup to %[1]s device %[2]s\n", tp.pmdAddr, tp.peerIf, dup)
+	}
+	tp.nft(t, rules+"\t}\n}\n")
+}
+
 // nft applies an nftables ruleset in the peer namespace for the test.
 func (tp *topo) nft(t *testing.T, rules string) {
 	t.Helper()
@@ -285,18 +309,7 @@ func (tp *topo) nft(t *testing.T, rules string) {
 // crosses intact both ways: pmd as server and pmd as client.
 func TestTCPLossAndDuplication(t *testing.T) {
 	tp := newTopo(t, 23)
-	tp.nft(t, fmt.Sprintf(`table ip impair {
-	chain in {
-		type filter hook input priority 0;
-		ip saddr %[1]s meta l4proto tcp numgen random mod 100 < 2 counter drop
-	}
-	chain out {
-		type filter hook output priority 0;
-		ip daddr %[1]s meta l4proto tcp numgen random mod 100 < 2 counter drop
-		ip daddr %[1]s meta l4proto tcp numgen random mod 100 < 1 counter dup to %[1]s device %[2]s
-	}
-}
-`, tp.pmdAddr, tp.peerIf))
+	tp.impair(t, 2, 1)
 	tp.echoServer(t, 5001)
 	p := tp.startPMD(tp.conf("[0]", 1, tcpServices))
 	c, err := tp.dial(7)

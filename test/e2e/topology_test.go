@@ -271,16 +271,23 @@ func (tp *topo) startBin(bin, conf string, args ...string) *proc {
 func (p *proc) stop(t *testing.T) string {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGINT)
+	p.exited(t, 20*time.Second, "SIGINT")
+	return p.output()
+}
+
+// exited waits at most d for pmd to exit, which it must with status 0
+// (after what: for the messages).
+func (p *proc) exited(t *testing.T, d time.Duration, after string) {
+	t.Helper()
 	select {
 	case err := <-p.done:
 		p.done <- err
 		if err != nil {
-			t.Fatalf("pmd exited with %v after SIGINT\n%s", err, p.output())
+			t.Fatalf("pmd exited with %v after %s\n%s", err, after, p.output())
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("pmd did not stop within 20 s of SIGINT\n%s", p.output())
+	case <-time.After(d):
+		t.Fatalf("pmd still runs %v after %s\n%s", d, after, p.output())
 	}
-	return p.output()
 }
 
 var kvRe = regexp.MustCompile(`([a-z0-9_]+)=("[^"]*"|\S+)`)

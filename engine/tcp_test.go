@@ -290,3 +290,99 @@ func TestMbufPoolDry(t *testing.T) {
 		t.Fatalf("after the pool refilled: done %v, err %v, %d of %d bytes, intact %v", cl.Done, cl.Err, cl.N, len(data), bytes.Equal(cl.Got, data))
 	}
 }
+
+// TestBuffersExhausted: with buffers for two connections on the server,
+// eight echo transfers at once: those without buffers have their data
+// dropped and counted (tcp_drop_no_buffer) and retransmitted by their
+// peers, nothing blocks, and as transfers end and free their buffers the
+// others go through; every byte comes back.
+func TestBuffersExhausted(t *testing.T) {
+	a := newHost(macA, ourIP, nil)
+	cfg := hostConfig(macB, peerIP, []TCPService{{Port: 7, New: newEcho}}, 16<<10, 2)
+	q := dev.NewMem(1024, 2048, ipv4.ChecksumCaps{})
+	l := NewLcore(0, cfg, []dev.Queue{q})
+	b := &MemHost{Q: q, L: l, Ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
+	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
+	var cls []*MemClient
+	for i := 0; i < 8; i++ {
+		data := bytes.Repeat([]byte{byte('a' + i)}, 100000)
+		cl := &MemClient{Out: data, Want: len(data)}
+		if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cl, k.Now); err != nil {
+			t.Fatal(err)
+		}
+		cls = append(cls, cl)
+	}
+	done := func() bool {
+		for _, c := range cls {
+			if !c.Done {
+				return false
+			}
+		}
+		return true
+	}
+	if !k.Run(4000000, done) {
+		t.Fatal("the transfers did not all finish")
+	}
+	for i, c := range cls {
+		if c.Err != nil || !bytes.Equal(c.Got, c.Out) {
+			t.Fatalf("transfer %d: err %v, %d of %d bytes, intact %v", i, c.Err, c.N, len(c.Out), bytes.Equal(c.Got, c.Out))
+		}
+	}
+	b.L.Close()
+	tc, _ := b.L.TCPCounters()
+	if tc[tcp.DropNoBuffer] == 0 {
+		t.Fatalf("no buffer shortage counted")
+	}
+	t.Logf("tcp_drop_no_buffer %d, retransmissions by the clients %d", tc[tcp.DropNoBuffer], func() uint64 { c, _ := a.L.TCPCounters(); return c[tcp.Retransmits] }())
+}
+
+// TestTableFullRecovers: with room for four connections on the server,
+// four idle ones fill the table; a fifth is answered with a SYN cookie
+// whose ACK finds no room: counted and dropped, as Linux drops it when its
+// accept queue overflows, so that the client's retransmission can get in
+// later. Once the four close, the fifth goes through, and so does a new
+// transaction.
+func TestTableFullRecovers(t *testing.T) {
+	a := newHost(macA, ourIP, nil)
+	cfg := hostConfig(macB, peerIP, []TCPService{{Port: 7, New: newEcho}}, 16<<10, 64)
+	cfg.TCP.MaxConns = 4
+	cfg.TCP.TimeWait = 100 * time.Millisecond
+	q := dev.NewMem(1024, 2048, ipv4.ChecksumCaps{})
+	l := NewLcore(0, cfg, []dev.Queue{q})
+	b := &MemHost{Q: q, L: l, Ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
+	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
+	var idle []*MemClient
+	for i := 0; i < 4; i++ {
+		cl := &MemClient{}
+		if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, cl, k.Now); err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, cl)
+	}
+	k.Run(2000, func() bool { return false })
+	if n := b.L.TCP().Conns(); n != 4 {
+		t.Fatalf("%d connections on the server, want 4", n)
+	}
+	fifth := &MemClient{Out: []byte("hello"), Want: 5}
+	if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, fifth, k.Now); err != nil {
+		t.Fatal(err)
+	}
+	k.Run(40000, func() bool { return fifth.Done }) // 2 s
+	tc, _ := b.L.TCPCounters()
+	if fifth.N != 0 || tc[tcp.TableFull] == 0 || tc[tcp.DropBacklog] == 0 {
+		t.Fatalf("with the table full: %d bytes echoed, table full %d, dropped %d", fifth.N, tc[tcp.TableFull], tc[tcp.DropBacklog])
+	}
+	for _, c := range idle {
+		c.Conn.Close()
+	}
+	if !k.Run(400000, func() bool { return fifth.Done }) || string(fifth.Got) != "hello" {
+		t.Fatalf("the fifth after the table emptied: got %q, err %v", fifth.Got, fifth.Err)
+	}
+	again := &MemClient{Out: []byte("hello again"), Want: 11}
+	if _, err := a.L.TCP().Connect(ourIP, peerIP, 7, again, k.Now); err != nil {
+		t.Fatal(err)
+	}
+	if !k.Run(200000, func() bool { return again.Done }) || string(again.Got) != "hello again" {
+		t.Fatalf("a new transaction: got %q, err %v", again.Got, again.Err)
+	}
+}

@@ -210,7 +210,9 @@ func synFlood(t *testing.T, tp *topo, flood, from string) {
 		msg := []byte("hello, pmd\n")
 		got := make([]byte, len(msg))
 		for time.Now().Before(end) {
-			c, err := tp.dial(7)
+			// A SYN lost in the flood is sent again after 1, 3, 7 s: a
+			// client waits that long, as the kernel's connect does.
+			c, err := tp.dialTimeout(7, 30*time.Second)
 			if err != nil {
 				fail(&crrErrs, err)
 				continue

@@ -38,11 +38,15 @@ port = 80
 `
 
 // dial opens a TCP connection from the peer namespace.
-func (tp *topo) dial(port int) (net.Conn, error) {
+func (tp *topo) dial(port int) (net.Conn, error) { return tp.dialTimeout(port, 10*time.Second) }
+
+// dialTimeout is dial giving up after d (the kernel retries a lost SYN
+// after 1, 3, 7, 15 s...).
+func (tp *topo) dialTimeout(port int, d time.Duration) (net.Conn, error) {
 	var c net.Conn
 	err := tp.inPeerNS(func() error {
 		var err error
-		c, err = net.DialTimeout("tcp4", net.JoinHostPort(tp.pmdAddr, strconv.Itoa(port)), 10*time.Second)
+		c, err = net.DialTimeout("tcp4", net.JoinHostPort(tp.pmdAddr, strconv.Itoa(port)), d)
 		return err
 	})
 	return c, err

@@ -25,7 +25,11 @@ func hostConfig(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService, buf, buffers in
 }
 
 func newHost(mac ipv4.MAC, addr ipv4.Addr, svcs []TCPService) *MemHost {
-	cfg := hostConfig(mac, addr, svcs, 64<<10, 64)
+	return newHostWith(hostConfig(mac, addr, svcs, 64<<10, 64))
+}
+
+// newHostWith is newHost with the lcore's configuration given.
+func newHostWith(cfg *Config) *MemHost {
 	q := dev.NewMem(1024, 2048, ipv4.ChecksumCaps{})
 	l := NewLcore(0, cfg, []dev.Queue{q})
 	return &MemHost{Q: q, L: l, Ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
@@ -299,9 +303,7 @@ func TestMbufPoolDry(t *testing.T) {
 func TestBuffersExhausted(t *testing.T) {
 	a := newHost(macA, ourIP, nil)
 	cfg := hostConfig(macB, peerIP, []TCPService{{Port: 7, New: newEcho}}, 16<<10, 2)
-	q := dev.NewMem(1024, 2048, ipv4.ChecksumCaps{})
-	l := NewLcore(0, cfg, []dev.Queue{q})
-	b := &MemHost{Q: q, L: l, Ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
+	b := newHostWith(cfg)
 	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
 	var cls []*MemClient
 	for i := 0; i < 8; i++ {
@@ -347,9 +349,7 @@ func TestTableFullRecovers(t *testing.T) {
 	cfg := hostConfig(macB, peerIP, []TCPService{{Port: 7, New: newEcho}}, 16<<10, 64)
 	cfg.TCP.MaxConns = 4
 	cfg.TCP.TimeWait = 100 * time.Millisecond
-	q := dev.NewMem(1024, 2048, ipv4.ChecksumCaps{})
-	l := NewLcore(0, cfg, []dev.Queue{q})
-	b := &MemHost{Q: q, L: l, Ctl: &Control{Neigh: cfg.Neigh, Lcores: []*Lcore{l}}}
+	b := newHostWith(cfg)
 	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
 	var idle []*MemClient
 	for i := 0; i < 4; i++ {

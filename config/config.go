@@ -46,6 +46,9 @@ type Config struct {
 	RSS      RSS
 	Ports    []Port
 	Services []Service
+	Log      Log
+	Metrics  Metrics
+	Control  Control
 	// File is the name the configuration was loaded from; errors found
 	// later (CheckHost) name it too.
 	File string

@@ -80,14 +80,16 @@ func TestMinimalDefaults(t *testing.T) {
 			Idle:          IdleSleep,
 			IdleAfter:     64,
 			IdleSleep:     20 * time.Microsecond,
-			StatsInterval: time.Second,
+			StatsInterval: 10 * time.Second,
 			MbufCache:     256,
 			ICMPRate:      1000,
 			Drain:         5 * time.Second,
 		},
-		ARP: ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Tries: 3, Pending: 512},
-		TCP: defaultTCP(),
-		RSS: RSS{Key: "symmetric", RETASize: 128},
+		ARP:     ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Tries: 3, Pending: 512},
+		TCP:     defaultTCP(),
+		RSS:     RSS{Key: "symmetric", RETASize: 128},
+		Log:     Log{Level: "info", Format: "text"},
+		Control: Control{Socket: DefaultControlSocket},
 		Ports: []Port{{
 			Device:          "net_af_packet0,iface=pmd0",
 			Address:         netip.MustParsePrefix("198.18.0.1/24"),
@@ -110,6 +112,16 @@ func TestMinimalDefaults(t *testing.T) {
 }
 
 const full = `
+[log]
+level = "debug"
+format = "json"
+
+[metrics]
+listen = "127.0.0.1:9470"
+
+[control]
+socket = "/tmp/pmd-test.sock"
+
 [eal]
 lcores = [2, 3]
 args = ["--in-memory", "--log-level=lib.eal:debug"]
@@ -198,9 +210,12 @@ func TestFull(t *testing.T) {
 			ICMPRate:  1000,
 			Drain:     5 * time.Second,
 		},
-		ARP: ARP{Timeout: 5 * time.Minute, Entries: 16, Retry: 250 * time.Millisecond, Tries: 3},
-		TCP: defaultTCP(),
-		RSS: RSS{Key: "symmetric", RETASize: 128},
+		ARP:     ARP{Timeout: 5 * time.Minute, Entries: 16, Retry: 250 * time.Millisecond, Tries: 3},
+		TCP:     defaultTCP(),
+		RSS:     RSS{Key: "symmetric", RETASize: 128},
+		Log:     Log{Level: "debug", Format: "json"},
+		Metrics: Metrics{Listen: "127.0.0.1:9470"},
+		Control: Control{Socket: "/tmp/pmd-test.sock"},
 		Ports: []Port{{
 			Device:      "0000:3b:00.1,rxq_pkt_len=2",
 			Address:     netip.MustParsePrefix("10.0.0.2/31"),
@@ -366,6 +381,15 @@ func TestErrors(t *testing.T) {
 		{"arg --no-huge without hugepages", inEAL("hugepages = false\nargs = [\"--no-huge\"]"), "eal.args[0]", "adds --no-huge itself"},
 		{"arg -m without hugepages", inEAL("hugepages = false\nargs = [\"-m\", \"512\"]"), "eal.args[0]", "set eal.memory_mb instead"},
 		{"arg --socket-mem without hugepages", inEAL("hugepages = false\nargs = [\"--socket-mem=512\"]"), "eal.args[0]", "set eal.memory_mb instead"},
+
+		// [log], [metrics], [control].
+		{"log level", base + "[log]\nlevel = \"verbose\"\n", "log.level", `expected "debug", "info", "warn" or "error", got "verbose"`},
+		{"log format", base + "[log]\nformat = \"xml\"\n", "log.format", `expected "text" or "json"`},
+		{"log unknown", base + "[log]\nfile = \"x\"\n", "log.file", "unknown key"},
+		{"metrics no port", base + "[metrics]\nlisten = \"127.0.0.1\"\n", "metrics.listen", "expected an address and port"},
+		{"metrics port 0", base + "[metrics]\nlisten = \"127.0.0.1:0\"\n", "metrics.listen", "other than 0"},
+		{"control relative", base + "[control]\nsocket = \"pmd.sock\"\n", "control.socket", "absolute path"},
+		{"control too long", base + "[control]\nsocket = \"/" + strings.Repeat("x", 120) + "\"\n", "control.socket", "at most 107 bytes"},
 
 		// [engine].
 		{"burst 0", base + "[engine]\nburst = 0\n", "engine.burst", "expected 1..256, got 0"},

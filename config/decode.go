@@ -282,7 +282,7 @@ func (t table) tables(k string) []table {
 // decode fills c from the document, starting from the defaults.
 func (d *decoder) decode(c *Config, raw map[string]any) {
 	root := table{d: d, m: raw}
-	root.known("eal", "engine", "arp", "tcp", "rss", "port", "service")
+	root.known("eal", "engine", "arp", "tcp", "rss", "port", "service", "log", "metrics", "control")
 
 	c.EAL = EAL{Hugepages: true}
 	eal := root.sub("eal")
@@ -300,7 +300,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 		Idle:          IdleSleep,
 		IdleAfter:     64,
 		IdleSleep:     20 * time.Microsecond,
-		StatsInterval: time.Second,
+		StatsInterval: 10 * time.Second,
 		MbufCache:     256,
 		ICMPRate:      1000,
 		Drain:         5 * time.Second,
@@ -331,6 +331,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 
 	d.decodeTCP(c, root)
 	d.decodeRSS(c, root)
+	d.decodeOps(c, root)
 
 	for _, pt := range root.tables("port") {
 		c.Ports = append(c.Ports, d.port(pt))

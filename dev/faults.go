@@ -1,6 +1,10 @@
 package dev
 
-import "github.com/pmdstack/pmd/ipv4"
+import (
+	"sync/atomic"
+
+	"github.com/pmdstack/pmd/ipv4"
+)
 
 // FaultConfig says how often a Faults queue damages frames: each rate is
 // a probability per frame, from 0 to 1.
@@ -25,8 +29,11 @@ type FaultConfig struct {
 // look whole to the peer.)
 type Faults struct {
 	Queue
-	drop, dup, reorder, corrupt uint64 // thresholds for rand() (rate * 2^64)
-	rx, tx                      bool
+	// thresholds for rand() (rate * 2^64) and the directions damaged:
+	// atomic, since Set may change them from another goroutine while
+	// the lcore polls
+	drop, dup, reorder, corrupt atomic.Uint64
+	rx, tx                      atomic.Bool
 	rng                         uint64
 
 	burst []faultRx // what Poll hands over
@@ -50,8 +57,35 @@ type faultTx struct {
 
 // NewFaults wraps q.
 func NewFaults(q Queue, c FaultConfig) *Faults {
-	return &Faults{Queue: q, rx: c.RX, tx: c.TX, rng: c.Seed*0x9e3779b97f4a7c15 | 1,
-		drop: threshold(c.Drop), dup: threshold(c.Duplicate), reorder: threshold(c.Reorder), corrupt: threshold(c.Corrupt)}
+	f := &Faults{Queue: q, rng: c.Seed*0x9e3779b97f4a7c15 | 1}
+	f.Set(c)
+	return f
+}
+
+// Set changes the rates and directions (not the seed); safe from any
+// goroutine while the queue is polled. Frames already held back are
+// released as before.
+func (f *Faults) Set(c FaultConfig) {
+	f.drop.Store(threshold(c.Drop))
+	f.dup.Store(threshold(c.Duplicate))
+	f.reorder.Store(threshold(c.Reorder))
+	f.corrupt.Store(threshold(c.Corrupt))
+	f.rx.Store(c.RX)
+	f.tx.Store(c.TX)
+}
+
+// Rates are the rates and directions in force (the seed is not kept).
+func (f *Faults) Rates() FaultConfig {
+	return FaultConfig{Drop: rate(f.drop.Load()), Duplicate: rate(f.dup.Load()), Reorder: rate(f.reorder.Load()),
+		Corrupt: rate(f.corrupt.Load()), RX: f.rx.Load(), TX: f.tx.Load()}
+}
+
+// rate is threshold's inverse.
+func rate(t uint64) float64 {
+	if t == ^uint64(0) {
+		return 1
+	}
+	return float64(t) / (1 << 64)
 }
 
 // threshold is p scaled to 2^64 (exactly: the factor is a power of two).
@@ -73,7 +107,10 @@ func (f *Faults) rand() uint64 {
 	return f.rng * 0x2545f4914f6cdd1d
 }
 
-func (f *Faults) hit(t uint64) bool { return t != 0 && f.rand() < t }
+func (f *Faults) hit(t *atomic.Uint64) bool {
+	v := t.Load()
+	return v != 0 && f.rand() < v
+}
 
 // Poll polls the wrapped queue and damages what arrived. Frames held back
 // by the last Poll come after this one's.
@@ -85,7 +122,7 @@ func (f *Faults) Poll() int {
 	f.burst = f.burst[:0]
 	for i := 0; i < n; i++ {
 		b, data, meta := f.Queue.Packet(i)
-		if f.rx {
+		if f.rx.Load() {
 			f.damage(b, data, meta)
 		} else {
 			f.burst = append(f.burst, faultRx{b, data, meta})
@@ -99,24 +136,24 @@ func (f *Faults) Poll() int {
 // damage applies the faults to one received frame: it ends in the burst,
 // in the held list, or freed.
 func (f *Faults) damage(b Buf, data []byte, meta RxMeta) {
-	if f.hit(f.drop) {
+	if f.hit(&f.drop) {
 		f.Queue.Free(b)
 		f.stats.FaultDropped++
 		return
 	}
-	if len(data) > ipv4.EthernetHeaderLen && f.hit(f.corrupt) {
+	if len(data) > ipv4.EthernetHeaderLen && f.hit(&f.corrupt) {
 		bit := f.rand() % uint64(8*(len(data)-ipv4.EthernetHeaderLen))
 		data[ipv4.EthernetHeaderLen+int(bit/8)] ^= 1 << (bit % 8)
 		meta.IPCksum, meta.L4Cksum = ipv4.RxCksumUnknown, ipv4.RxCksumUnknown
 		f.stats.FaultCorrupted++
 	}
-	if f.hit(f.dup) {
+	if f.hit(&f.dup) {
 		if c, cdata, ok := f.Queue.Alloc(); ok {
 			f.burst = append(f.burst, faultRx{c, append(cdata, data...), meta})
 			f.stats.FaultDuplicated++
 		}
 	}
-	if f.hit(f.reorder) {
+	if f.hit(&f.reorder) {
 		f.held = append(f.held, faultRx{b, data, meta})
 		f.stats.FaultReordered++
 		return
@@ -134,23 +171,23 @@ func (f *Faults) Packet(i int) (Buf, []byte, RxMeta) {
 // it. A frame held back goes out after the next one sent, or at the
 // next Poll or Flush.
 func (f *Faults) Send(b Buf, n int, o Offload) {
-	if !f.tx {
+	if !f.tx.Load() {
 		f.Queue.Send(b, n, o)
 		return
 	}
-	if f.hit(f.drop) {
+	if f.hit(&f.drop) {
 		f.Queue.Free(b)
 		f.stats.FaultDropped++
 		return
 	}
-	if f.hit(f.dup) {
+	if f.hit(&f.dup) {
 		if c, cdata, ok := f.Queue.Alloc(); ok {
 			copy(cdata[:n], f.Queue.Data(b)[:n])
 			f.Queue.Send(c, n, o)
 			f.stats.FaultDuplicated++
 		}
 	}
-	if f.hit(f.reorder) {
+	if f.hit(&f.reorder) {
 		f.txq = append(f.txq, faultTx{b, n, o})
 		f.stats.FaultReordered++
 		return

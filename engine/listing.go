@@ -10,11 +10,47 @@ import (
 // maxListed bounds one lcore's part of a listing.
 const maxListed = 10000
 
+// Listing is one lcore's listeners and connections, as it saw them in one
+// poll.
+type Listing struct {
+	Lcore     int
+	Listening []uint16 // TCP ports, sorted
+	Conns     int      // connections in the table, TIME-WAIT included
+	// ByState counts the connections by state (index: tcp.State).
+	ByState [tcp.TimeWait + 1]int
+	// Entries are the connections, at most maxListed of them; More is
+	// how many were left out.
+	Entries []tcp.Info
+	More    int
+}
+
+// Lines is the listing as text, one line per connection after a heading
+// line: what `kill -USR1` logs.
+func (ls *Listing) Lines() []string {
+	head := fmt.Sprintf("lcore %d: listening on tcp %v; %d connections", ls.Lcore, ls.Listening, ls.Conns)
+	if len(ls.Entries)+ls.More > 0 {
+		head += "; by state"
+		for st, k := range ls.ByState {
+			if k > 0 {
+				head += fmt.Sprintf(" %v=%d", tcp.State(st), k)
+			}
+		}
+	}
+	lines := []string{head}
+	for _, e := range ls.Entries {
+		lines = append(lines, fmt.Sprintf("lcore %d: %v", ls.Lcore, e))
+	}
+	if ls.More > 0 {
+		lines = append(lines, fmt.Sprintf("lcore %d: ... %d more", ls.Lcore, ls.More))
+	}
+	return lines
+}
+
 // RequestListing asks the lcore for its listeners and connections; the
 // answer comes on the channel after its next poll. The lcore builds it on
 // its own thread, so nothing of the stack is read from outside.
-func (l *Lcore) RequestListing() <-chan []string {
-	ch := make(chan []string, 1)
+func (l *Lcore) RequestListing() <-chan *Listing {
+	ch := make(chan *Listing, 1)
 	l.listReq.Store(&ch)
 	return ch
 }
@@ -25,29 +61,15 @@ func (l *Lcore) answerListing() {
 	if p == nil {
 		return
 	}
-	ports := l.tcp.Listeners()
-	slices.Sort(ports)
-	var byState [tcp.TimeWait + 1]int
-	n := 0
-	var conns []string
+	ls := &Listing{Lcore: l.ID, Listening: l.tcp.Listeners(), Conns: l.tcp.Conns()}
+	slices.Sort(ls.Listening)
 	l.tcp.Each(func(c *tcp.Conn) {
-		byState[c.State()]++
-		if n++; n <= maxListed {
-			conns = append(conns, fmt.Sprintf("lcore %d: %v", l.ID, c.Info()))
+		ls.ByState[c.State()]++
+		if len(ls.Entries) < maxListed {
+			ls.Entries = append(ls.Entries, c.Info())
+		} else {
+			ls.More++
 		}
 	})
-	head := fmt.Sprintf("lcore %d: listening on tcp %v; %d connections", l.ID, ports, l.tcp.Conns())
-	if n > 0 {
-		head += "; by state"
-		for st, k := range byState {
-			if k > 0 {
-				head += fmt.Sprintf(" %v=%d", tcp.State(st), k)
-			}
-		}
-	}
-	lines := append([]string{head}, conns...)
-	if n > maxListed {
-		lines = append(lines, fmt.Sprintf("lcore %d: ... %d more", l.ID, n-maxListed))
-	}
-	*p <- lines
+	*p <- ls
 }

@@ -108,6 +108,9 @@ type Stack struct {
 	// made: closed from the last, once the lcores have stopped
 	closers []func() error
 	pcaps   []*dev.Pcap
+	faults  [][]*dev.Faults // by port, by queue; nil for a port without [port.faults]
+	started time.Time
+	ctl     *controlServer
 	net     *socket.Net
 
 	portsMu     sync.Mutex // held while reading device counters and while closing the ports
@@ -143,7 +146,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (_ *Stack, err
 	if want := runtime.NumCPU() + len(cfg.EAL.Lcores); runtime.GOMAXPROCS(0) < want {
 		runtime.GOMAXPROCS(want)
 	}
-	s := &Stack{cfg: cfg, opts: opts, log: opts.Log, stopReq: make(chan struct{}), stopNow: make(chan struct{}), done: make(chan struct{})}
+	s := &Stack{cfg: cfg, opts: opts, log: opts.Log, started: time.Now(), stopReq: make(chan struct{}), stopNow: make(chan struct{}), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.teardown())
@@ -162,6 +165,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (_ *Stack, err
 	if err := s.startLcores(); err != nil {
 		return nil, err
 	}
+	s.openControl()
 	go s.control(ctx)
 	return s, nil
 }
@@ -308,6 +312,10 @@ func (s *Stack) control(ctx context.Context) {
 		defer t.Stop()
 		stats = t.C
 	}
+	var lastLogged Counters // what the last counter lines said
+	watchTick := time.NewTicker(time.Second)
+	defer watchTick.Stop()
+	var ep episodes
 	hashCheck := time.After(2 * time.Second)
 	stopReq := s.stopReq
 	var drainTick <-chan time.Time // while draining
@@ -323,7 +331,14 @@ loop:
 			ctl.Tick(clock())
 			s.logPanics()
 		case <-stats:
-			s.LogStats("stats")
+			// Only news: an idle pmd prints nothing.
+			if c := s.Counters(); changed(&c, &lastLogged) {
+				s.logStats("stats", &c)
+				lastLogged = c
+			}
+		case now := <-watchTick.C:
+			c := s.Counters()
+			s.watch(&ep, &c, now)
 		case <-ctx.Done():
 			s.log.Info("stopping", "reason", context.Cause(ctx).Error())
 			break loop
@@ -559,6 +574,10 @@ func (s *Stack) wrapQueue(pc config.Port, port, i int, q dev.Queue) (dev.Queue, 
 		fq := dev.NewFaults(q, dev.FaultConfig{Drop: fc.Drop, Duplicate: fc.Duplicate, Reorder: fc.Reorder, Corrupt: fc.Corrupt,
 			RX: fc.Direction != "tx", TX: fc.Direction != "rx", Seed: uint64(fc.Seed) + uint64(i)})
 		s.closers = append(s.closers, func() error { fq.Close(); return nil })
+		for len(s.faults) <= port {
+			s.faults = append(s.faults, nil)
+		}
+		s.faults[port] = append(s.faults[port], fq)
 		if i == 0 {
 			s.log.Warn("fault injection", "port", port, "drop", fc.Drop, "duplicate", fc.Duplicate, "reorder", fc.Reorder, "corrupt", fc.Corrupt, "direction", fc.Direction, "seed", fc.Seed)
 		}
@@ -583,8 +602,50 @@ func (s *Stack) SwitchCapture() (on bool, files int) {
 	return on, len(s.pcaps)
 }
 
+// SetCapture turns every port's capture on or off and returns the number
+// of capture files (0: no port has port.pcap, nothing changed).
+func (s *Stack) SetCapture(on bool) (files int) {
+	for _, p := range s.pcaps {
+		p.On.Store(on)
+	}
+	return len(s.pcaps)
+}
+
+// Faults are a port's fault rates in force, and whether the port has a
+// fault injector at all (a [port.faults] table, whose rates may be 0):
+// only such a port's rates can be changed while it runs.
+func (s *Stack) Faults(port int) (dev.FaultConfig, bool) {
+	if port < 0 || port >= len(s.faults) || len(s.faults[port]) == 0 {
+		return dev.FaultConfig{}, false
+	}
+	return s.faults[port][0].Rates(), true
+}
+
+// SetFaults changes a port's fault rates and directions on every queue
+// while it runs (the seeds stay); safe from any goroutine.
+func (s *Stack) SetFaults(port int, c dev.FaultConfig) error {
+	if port < 0 || port >= len(s.cfg.Ports) {
+		return fmt.Errorf("no port %d (the configuration has %d)", port, len(s.cfg.Ports))
+	}
+	if port >= len(s.faults) || len(s.faults[port]) == 0 {
+		return fmt.Errorf("port %d has no fault injector: add a [port.faults] table to its [[port]] (rates may be 0) and restart", port)
+	}
+	for _, rate := range []float64{c.Drop, c.Duplicate, c.Reorder, c.Corrupt} {
+		if rate < 0 || rate > 1 || rate != rate {
+			return fmt.Errorf("a fault rate is a probability from 0 to 1, got %v", rate)
+		}
+	}
+	for _, f := range s.faults[port] {
+		f.Set(c)
+	}
+	s.log.Warn("fault injection changed", "port", port, "drop", c.Drop, "duplicate", c.Duplicate, "reorder", c.Reorder,
+		"corrupt", c.Corrupt, "rx", c.RX, "tx", c.TX)
+	return nil
+}
+
 // teardown stops what Start started, in reverse order.
 func (s *Stack) teardown() error {
+	s.closeControl()
 	if s.net != nil {
 		// Goroutines blocked on the adapter get net.ErrClosed; the lcores
 		// reset its connections in the polls before they stop.

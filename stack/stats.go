@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/metrics"
 	"strconv"
@@ -93,23 +94,46 @@ func goHeap() uint64 {
 // lcore that does not answer before ctx ends gives an error line.
 func (s *Stack) Listing(ctx context.Context) []string {
 	var lines []string
+	ls, err := s.Connections(ctx)
+	for _, l := range ls {
+		lines = append(lines, l.Lines()...)
+	}
+	if err != nil {
+		lines = append(lines, err.Error())
+	}
+	return lines
+}
+
+// Connections asks every lcore for its listeners and connections, in
+// lcore order. The lcores that answer before ctx ends are returned, with
+// an error naming those that did not.
+func (s *Stack) Connections(ctx context.Context) ([]*engine.Listing, error) {
+	var out []*engine.Listing
+	var missing []string
 	for _, l := range s.lcores {
 		select {
 		case ls := <-l.e.RequestListing():
-			lines = append(lines, ls...)
+			out = append(out, ls)
 		case <-ctx.Done():
-			lines = append(lines, fmt.Sprintf("lcore %d: no answer: %v", l.id, ctx.Err()))
+			missing = append(missing, strconv.Itoa(l.id))
 		case <-s.done:
-			return lines
+			return out, errors.New("the stack has stopped")
 		}
 	}
-	return lines
+	if missing != nil {
+		return out, fmt.Errorf("lcore %s: no answer: %v", strings.Join(missing, ", "), ctx.Err())
+	}
+	return out, nil
 }
 
 // LogStats logs each lcore's counters, their total and each port's device
 // counters, with msg as the message. Only non-zero counters are printed.
 func (s *Stack) LogStats(msg string) {
 	c := s.Counters()
+	s.logStats(msg, &c)
+}
+
+func (s *Stack) logStats(msg string, c *Counters) {
 	for i, l := range c.Lcores {
 		s.log.Info(msg, counterAttrs("lcore"+strconv.Itoa(i), &l.Engine)...)
 	}

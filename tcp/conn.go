@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,18 @@ var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ES
 
 // String is the name used in logs and counter lines.
 func (s State) String() string { return stateNames[s] }
+
+// ParseState is the state String names s, in any case and with '_' for
+// '-' ("established", "TIME_WAIT").
+func ParseState(s string) (State, bool) {
+	s = strings.ToUpper(strings.ReplaceAll(s, "_", "-"))
+	for i, n := range stateNames {
+		if n == s {
+			return State(i), true
+		}
+	}
+	return 0, false
+}
 
 // synchronized reports whether the state is past the handshake.
 func (s State) synchronized() bool { return s >= Established }

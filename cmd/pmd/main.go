@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"syscall"
 	"time"
 
@@ -45,16 +46,37 @@ Usage:
   pmd fwd [-c FILE]      the device's limit without the stack: every lcore
                          sends back each frame it receives (MACs swapped);
                          pmd bench -workload raw measures the round trips
+  pmd stats [-c FILE] [-once] [-json] [-interval D] [-count N]
+                         a running pmd's counters through its control socket:
+                         one line per lcore with rates over the last interval
+                         (packets, Mbit/s, drops, new connections,
+                         retransmissions) and totals, refreshed every second;
+                         -once prints the totals once, -json as JSON (with
+                         -once one object, else one per line per interval)
+  pmd conns [-c FILE] [-state S] [-port P] [-json]
+                         a running pmd's listeners and TCP connections (what
+                         SIGUSR1 logs), only those in state S (established,
+                         time-wait, ...) or with local or remote port P
+  pmd capture [-c FILE] [on|off]
+                         switch a running pmd's captures (port.pcap) on or
+                         off, or print their state (SIGUSR2 switches them too)
+  pmd faults [-c FILE] [-port N] [drop=P] [duplicate=P] [reorder=P] [corrupt=P]
+             [direction=rx|tx|both]
+                         print or change a running pmd's fault rates on port N
+                         (a port with a [port.faults] table); the rates not
+                         named stay
   pmd --help             this text
 
 Options:
   -c FILE            configuration file (default conf.toml)
+  -s SOCKET          (stats, conns, capture, faults) the control socket, if
+                     not the configuration's [control] socket
   -cpuprofile FILE   (run, client, bench, fwd) write a Go CPU profile of the
                      whole run, lcores included, for go tool pprof
   -connect, -conns, -bytes, -echo, -timeout   see pmd client
 
 The configuration keys are documented in README.md. Counters are printed
-every engine.stats_interval and once more at exit.
+every engine.stats_interval when they changed, and once more at exit.
 `
 
 func main() {
@@ -62,6 +84,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && slices.Contains(ctlCommands, args[0]) {
+		return runCtl(args[0], args[1:], stdout, stderr)
+	}
 	cmd := "run"
 	if len(args) > 0 && (args[0] == "check" || args[0] == "client" || args[0] == "bench" || args[0] == "fwd") {
 		cmd, args = args[0], args[1:]
@@ -111,7 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "check" {
 		return check(cfg, stdout, stderr)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(cfg.Log, stderr)
 	if cpuProfile != "" {
 		stop, err := startCPUProfile(cpuProfile)
 		if err != nil {

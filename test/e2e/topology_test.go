@@ -239,7 +239,7 @@ func (tp *topo) startBin(bin, conf string, args ...string) *proc {
 			p.mu.Lock()
 			p.log.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
-			if !once && strings.Contains(sc.Text(), "msg=idle") {
+			if !once && (strings.Contains(sc.Text(), "msg=idle") || strings.Contains(sc.Text(), `"msg":"idle"`)) {
 				once = true
 				close(started)
 			}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
 )
 
@@ -146,6 +147,20 @@ func (r *Result) Rate() float64 {
 // second for the duration, then clears measuring. Latencies are recorded
 // by the workers only while measuring is set.
 func Measure(spec Spec, meters []*Meter, measuring *atomic.Bool, stop <-chan struct{}) Result {
+	return MeasureProgress(spec, meters, measuring, stop, nil)
+}
+
+// Progress is a running benchmark's state, reported every second.
+type Progress struct {
+	Elapsed time.Duration // since the start of the warm-up
+	Warmup  bool          // still warming up: nothing counts yet
+	Rate    float64       // in the last second, in the workload's unit
+	Errors  uint64        // since the start of the warm-up
+}
+
+// MeasureProgress is Measure calling progress (if not nil) every second,
+// from the warm-up on.
+func MeasureProgress(spec Spec, meters []*Meter, measuring *atomic.Bool, stop <-chan struct{}, progress func(Progress)) Result {
 	total := func() (t, b, e uint64) {
 		for _, m := range meters {
 			t += m.Txns.Load()
@@ -154,28 +169,49 @@ func Measure(spec Spec, meters []*Meter, measuring *atomic.Bool, stop <-chan str
 		}
 		return
 	}
-	select {
-	case <-time.After(spec.Warmup):
-	case <-stop:
+	begin := time.Now()
+	// rate is the rate since the last reading at (pt, pb).
+	rate := func(t, b, pt, pb uint64) float64 {
+		switch spec.Workload {
+		case StreamUp, StreamDown:
+			return float64(b-pb) * 8 / 1e9
+		}
+		return float64(t - pt)
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	warm := time.After(spec.Warmup)
+	pt, pb, _ := total()
+warmup:
+	for {
+		select {
+		case <-tick.C:
+			t, b, e := total()
+			if progress != nil {
+				progress(Progress{Elapsed: time.Since(begin), Warmup: true, Rate: rate(t, b, pt, pb), Errors: e})
+			}
+			pt, pb = t, b
+		case <-warm:
+			break warmup
+		case <-stop:
+			break warmup
+		}
 	}
 	t0, b0, e0 := total()
 	start := time.Now()
 	measuring.Store(true)
 	r := Result{Spec: spec}
-	pt, pb := t0, b0
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	pt, pb = t0, b0
+	tick.Reset(time.Second)
 	end := time.After(spec.Duration)
 loop:
 	for {
 		select {
 		case <-tick.C:
-			t, b, _ := total()
-			switch spec.Workload {
-			case StreamUp, StreamDown:
-				r.PerSecond = append(r.PerSecond, float64(b-pb)*8/1e9)
-			default:
-				r.PerSecond = append(r.PerSecond, float64(t-pt))
+			t, b, e := total()
+			r.PerSecond = append(r.PerSecond, rate(t, b, pt, pb))
+			if progress != nil {
+				progress(Progress{Elapsed: time.Since(begin), Rate: r.PerSecond[len(r.PerSecond)-1], Errors: e})
 			}
 			pt, pb = t, b
 		case <-end:
@@ -200,26 +236,63 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// Print writes the human summary, the per-second rates and one
-// machine-readable RESULT line.
-func (r *Result) Print(w io.Writer) {
-	s := r.Spec
-	unit := s.Workload.Unit()
-	us := func(q float64) float64 { return float64(r.Hist.Quantile(q)) / 1e3 }
-	fmt.Fprintf(w, "%s %s conns=%d size=%d depth=%d: %.4g %s", r.Impl, s.Workload, s.Conns, s.Size, s.Depth, r.Rate(), unit)
-	if r.Hist.Count() > 0 {
-		fmt.Fprintf(w, ", latency p50 %.1fus p99 %.1fus p99.9 %.1fus", us(0.5), us(0.99), us(0.999))
+// Summary is a finished run as numbers, for JSON.
+type Summary struct {
+	Impl      string    `json:"impl"`
+	Workload  Workload  `json:"workload"`
+	Server    string    `json:"server"`
+	Conns     int       `json:"conns"`
+	Size      int       `json:"size"`
+	Depth     int       `json:"depth"`
+	Seconds   float64   `json:"seconds"` // measured
+	Rate      float64   `json:"rate"`
+	Unit      string    `json:"unit"`
+	Txns      uint64    `json:"transactions"`
+	Bytes     uint64    `json:"bytes"`
+	Errors    uint64    `json:"errors"`
+	P50us     float64   `json:"p50_us"`
+	P99us     float64   `json:"p99_us"`
+	P999us    float64   `json:"p999_us"`
+	MeanUs    float64   `json:"mean_us"`
+	MinSec    float64   `json:"min_sec"`
+	MedianSec float64   `json:"median_sec"`
+	PerSecond []float64 `json:"per_second"`
+}
+
+// Summary is the run's figures: what Print writes.
+func (r *Result) Summary() Summary {
+	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
+	s := Summary{Impl: r.Impl, Workload: r.Spec.Workload, Server: r.Spec.Server.String(), Conns: r.Spec.Conns, Size: r.Spec.Size, Depth: r.Spec.Depth,
+		Seconds: r.Elapsed.Seconds(), Rate: r.Rate(), Unit: r.Spec.Workload.Unit(), Txns: r.Txns, Bytes: r.Bytes, Errors: r.Errors,
+		P50us: us(r.Hist.Quantile(0.5)), P99us: us(r.Hist.Quantile(0.99)), P999us: us(r.Hist.Quantile(0.999)), MeanUs: us(r.Hist.Mean()),
+		MedianSec: median(r.PerSecond), PerSecond: r.PerSecond}
+	if s.PerSecond == nil {
+		s.PerSecond = []float64{}
 	}
-	fmt.Fprintf(w, ", %d errors\n", r.Errors)
+	if len(r.PerSecond) > 0 {
+		s.MinSec = slices.Min(r.PerSecond)
+	}
+	return s
+}
+
+// Print writes the human summary as a table, the per-second rates and
+// one machine-readable RESULT line.
+func (r *Result) Print(w io.Writer) {
+	m := r.Summary()
+	fmt.Fprintf(w, "%s %s against %s: %d connections, size %d, depth %d, %.1f s measured\n", m.Impl, m.Workload, m.Server, m.Conns, m.Size, m.Depth, m.Seconds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "rate (%s)\tmin/s\tmedian/s\tp50 us\tp99 us\tp99.9 us\tmean us\terrors\t\n", m.Unit)
+	if r.Hist.Count() > 0 {
+		fmt.Fprintf(tw, "%.4g\t%.4g\t%.4g\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n", m.Rate, m.MinSec, m.MedianSec, m.P50us, m.P99us, m.P999us, m.MeanUs, m.Errors)
+	} else {
+		fmt.Fprintf(tw, "%.4g\t%.4g\t%.4g\t-\t-\t-\t-\t%d\t\n", m.Rate, m.MinSec, m.MedianSec, m.Errors)
+	}
+	tw.Flush()
 	var ps []string
-	for _, v := range r.PerSecond {
+	for _, v := range m.PerSecond {
 		ps = append(ps, fmt.Sprintf("%.4g", v))
 	}
-	minSec, med := 0.0, median(r.PerSecond)
-	if len(r.PerSecond) > 0 {
-		minSec = slices.Min(r.PerSecond)
-	}
-	fmt.Fprintf(w, "per second (%s): %s\n", map[bool]string{true: "Gbit", false: "count"}[unit == "Gbit/s"], strings.Join(ps, " "))
+	fmt.Fprintf(w, "per second (%s): %s\n", map[bool]string{true: "Gbit", false: "count"}[m.Unit == "Gbit/s"], strings.Join(ps, " "))
 	fmt.Fprintf(w, "RESULT impl=%s workload=%s conns=%d size=%d depth=%d rate=%.6g unit=%s p50_us=%.2f p99_us=%.2f p999_us=%.2f errors=%d min_sec=%.6g median_sec=%.6g\n",
-		r.Impl, s.Workload, s.Conns, s.Size, s.Depth, r.Rate(), unit, us(0.5), us(0.99), us(0.999), r.Errors, minSec, med)
+		m.Impl, m.Workload, m.Conns, m.Size, m.Depth, m.Rate, m.Unit, m.P50us, m.P99us, m.P999us, m.Errors, m.MinSec, m.MedianSec)
 }

@@ -400,3 +400,17 @@ func TestPcapSwitch(t *testing.T) {
 		t.Error("frames not recorded while switched off counted as skipped")
 	}
 }
+
+// TestFaultsSet: rates changed while the queue runs take effect at once
+// and read back as set.
+func TestFaultsSet(t *testing.T) {
+	f := NewFaults(nil, FaultConfig{Drop: 0.25, RX: true})
+	want := FaultConfig{Drop: 0, Duplicate: 0.5, Reorder: 1, Corrupt: 0.125, TX: true}
+	f.Set(want)
+	if got := f.Rates(); got != want {
+		t.Errorf("Rates() = %+v, want %+v", got, want)
+	}
+	if f.hit(&f.drop) || !f.hit(&f.reorder) {
+		t.Error("a rate of 0 hit, or a rate of 1 missed")
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,7 @@ type benchJob struct {
 	stoppedAt time.Time
 	result    bench.Result
 	stack     *stack.Stack
+	progress  func(bench.Progress)
 }
 
 func (b *benchJob) setup(s *stack.Stack) error {
@@ -64,7 +66,7 @@ func (b *benchJob) done() bool {
 	if !b.started {
 		b.started = true
 		go func() {
-			b.result = bench.Measure(b.spec, b.meters, &b.measuring, nil)
+			b.result = bench.MeasureProgress(b.spec, b.meters, &b.measuring, nil, b.progress)
 			b.stopping.Store(true)
 			b.finished.Store(true)
 		}()
@@ -78,8 +80,26 @@ func (b *benchJob) done() bool {
 	return time.Since(b.stoppedAt) > 100*time.Millisecond
 }
 
-func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, stdout, stderr io.Writer) int {
-	b := &benchJob{spec: spec}
+// progressLine writes the progress of a run to w: a line rewritten in
+// place on a terminal, else a line a second.
+func progressLine(w io.Writer, spec bench.Spec) func(bench.Progress) {
+	tty := isTerminal(w)
+	return func(p bench.Progress) {
+		phase := fmt.Sprintf("warm-up %s/%s", p.Elapsed.Round(time.Second), spec.Warmup)
+		if !p.Warmup {
+			phase = fmt.Sprintf("%s/%s", (p.Elapsed - spec.Warmup).Round(time.Second), spec.Duration)
+		}
+		line := fmt.Sprintf("bench %s: %s, %.4g %s in the last second, %d errors", spec.Workload, phase, p.Rate, spec.Workload.Unit(), p.Errors)
+		if tty {
+			fmt.Fprintf(w, "\r\x1b[K%s", line)
+		} else {
+			fmt.Fprintln(w, line)
+		}
+	}
+}
+
+func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, asJSON bool, stdout, stderr io.Writer) int {
+	b := &benchJob{spec: spec, progress: progressLine(stderr, spec)}
 	if err := serve(cfg, log, b); err != nil {
 		fmt.Fprintf(stderr, "pmd: %v\n", err)
 		return 1
@@ -92,7 +112,16 @@ func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, stdout, std
 		b.result.Hist.Merge(&g.Hist)
 	}
 	b.result.Impl = "pmd"
-	b.result.Print(stdout)
+	if isTerminal(stderr) {
+		fmt.Fprintln(stderr) // end the progress line
+	}
+	if asJSON {
+		e := json.NewEncoder(stdout)
+		e.SetIndent("", "  ")
+		e.Encode(b.result.Summary())
+	} else {
+		b.result.Print(stdout)
+	}
 	if n := b.stack.Counters().Total().TCP[tcp.NoPorts]; n > 0 && !cfg.TCP.TWReuse {
 		// Every source port was held, most likely in TIME-WAIT after the
 		// connections we closed (crr): the connections that failed are

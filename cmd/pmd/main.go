@@ -38,11 +38,13 @@ Usage:
                          the error (naming the key, or the shortfall and the
                          fix) if anything is wrong
   pmd bench [-c FILE] -connect IP[:PORT] [-workload rr|crr|stream-up|stream-down|http]
-            [-conns N] [-size B] [-depth D] [-duration T] [-warmup T]
+            [-conns N] [-size B] [-depth D] [-duration T] [-warmup T] [-json]
                          load generator on pmd's own stack: runs the workload
-                         against a server (pmd's or the kernel's) and prints
-                         the rate, latency percentiles from a histogram,
-                         errors, per-second rates and a RESULT line
+                         against a server (pmd's or the kernel's), shows its
+                         progress every second on standard error, and prints
+                         a table of the rate, latency percentiles from a
+                         histogram and errors, the per-second rates and a
+                         RESULT line (-json: one JSON object instead)
   pmd fwd [-c FILE]      the device's limit without the stack: every lcore
                          sends back each frame it receives (MACs swapped);
                          pmd bench -workload raw measures the round trips
@@ -106,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		echo    bool
 		timeout time.Duration
 		spec    bench.Spec
+		// pmd bench -json
+		benchJSON bool
 	)
 	switch cmd {
 	case "client":
@@ -116,6 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
 	case "bench":
 		spec.Flags(fs)
+		fs.BoolVar(&benchJSON, "json", false, "print the result as one JSON object instead of the table and RESULT line")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -150,7 +155,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "pmd bench: %v\n", err)
 			return 2
 		}
-		return runBench(cfg, log, spec, stdout, stderr)
+		return runBench(cfg, log, spec, benchJSON, stdout, stderr)
 	}
 	if cmd == "client" {
 		return runClient(cfg, log, connect, conns, nbytes, echo, timeout, stdout, stderr)

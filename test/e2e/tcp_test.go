@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -564,4 +565,36 @@ func TestBenchWorkloads(t *testing.T) {
 	run("run", "-workload", "stream-down", "-conns", "2")
 	run("run", "-workload", "http", "-conns", "8")
 	run("fwd", "-workload", "raw", "-size", "64", "-conns", "64")
+
+	// -json: one object on standard output, the progress on standard
+	// error, a line a second.
+	os.Remove(sock)
+	srv := tp.startPMD(conf("server", "198.18.33.1", services))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.pmdNS, pmdBin, "bench", "-c", writeConf(t, conf("client", "198.18.33.2", "")),
+		"-connect", "198.18.33.1", "-duration", "2s", "-warmup", "1s", "-json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	srv.stop(t)
+	if err != nil {
+		t.Fatalf("pmd bench -json: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	var sum struct {
+		Workload  string    `json:"workload"`
+		Rate      float64   `json:"rate"`
+		Errors    uint64    `json:"errors"`
+		P99us     float64   `json:"p99_us"`
+		PerSecond []float64 `json:"per_second"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+		t.Fatalf("pmd bench -json: %v\n%s", err, stdout.String())
+	}
+	if sum.Workload != "rr" || sum.Rate <= 0 || sum.Errors != 0 || sum.P99us <= 0 || len(sum.PerSecond) != 2 {
+		t.Errorf("pmd bench -json: %+v", sum)
+	}
+	if !strings.Contains(stderr.String(), "bench rr: warm-up 1s/1s") || !strings.Contains(stderr.String(), "bench rr: 2s/2s") {
+		t.Errorf("pmd bench: no progress lines on standard error:\n%s", stderr.String())
+	}
 }

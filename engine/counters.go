@@ -20,6 +20,7 @@ const (
 	ARPRequestsOut
 	ICMPEchoReplies
 	ICMPUnreachOut
+	ICMPFragNeededIn // ICMP "fragmentation needed" quoting our TCP, handed to it (tcp_pmtu_lowered, tcp_pmtu_ignored)
 	UDPIn
 	UDPEchoed
 	UDPDiscarded
@@ -81,6 +82,7 @@ var counterNames = [NumCounters]string{
 	ARPRequestsOut:     "arp_requests_out",
 	ICMPEchoReplies:    "icmp_echo_replies",
 	ICMPUnreachOut:     "icmp_unreach_out",
+	ICMPFragNeededIn:   "icmp_frag_needed_in",
 	UDPIn:              "udp_in",
 	UDPEchoed:          "udp_echoed",
 	UDPDiscarded:       "udp_discarded",

@@ -106,7 +106,7 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 	}
 	switch ip.Protocol() {
 	case ipv4.ProtoICMP:
-		l.inputICMP(ifc, q, b, eth, ip)
+		l.inputICMP(ifc, q, b, eth, ip, meta)
 	case ipv4.ProtoUDP:
 		l.inputUDP(ifc, q, b, eth, ip, meta, now)
 	case ipv4.ProtoTCP:
@@ -125,7 +125,7 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 	}
 }
 
-func (l *Lcore) inputICMP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, ip ipv4.IPv4) {
+func (l *Lcore) inputICMP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, ip ipv4.IPv4, meta dev.RxMeta) {
 	ic := ipv4.ICMP(ip.Payload())
 	if ic.Check() != nil {
 		l.drop(q, b, DropICMPBad)
@@ -133,6 +133,10 @@ func (l *Lcore) inputICMP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 	}
 	if !ic.ChecksumValid() {
 		l.drop(q, b, DropICMPChecksum)
+		return
+	}
+	if ic.Type() == ipv4.ICMPDestUnreachable && ic.Code() == ipv4.ICMPFragmentationNeeded {
+		l.fragmentationNeeded(ifc, q, b, ip, ic, meta)
 		return
 	}
 	if ic.Type() != ipv4.ICMPEchoRequest || ic.Code() != 0 {

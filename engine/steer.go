@@ -100,6 +100,10 @@ func (l *Lcore) drainSteered(now int64) int {
 			return n
 		}
 		l.c[SteeredIn]++
+		if s.ip.Protocol() == ipv4.ProtoICMP { // about one of our TCP flows
+			l.fragmentationNeeded(&l.cfg.Ifaces[s.port], l.queues[s.port], s.b, s.ip, ipv4.ICMP(s.ip.Payload()), s.meta)
+			continue
+		}
 		l.inputTCP(l.queues[s.port], s.b, s.ip, s.meta, now)
 	}
 }

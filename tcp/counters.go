@@ -25,6 +25,8 @@ const (
 	ChallengeAcksLimited
 	OOWAcksLimited // bare ACKs outside the window left unanswered (one answer per 500 ms per connection)
 	TimeWaitReused
+	PMTULowered    // ICMP "fragmentation needed" taken: a connection's segments shrank
+	PMTUIgnored    // such ICMP ignored: no such connection, sequence out of range, or no smaller
 	ClosedUnread   // resets for a Close that left received data unread
 	RecvBufferFull // aborts: the handler declined data with the receive buffer full (ErrRecvBufferFull)
 	HandlerPanics  // handler callbacks that panicked (contained; the connection aborted)
@@ -66,6 +68,8 @@ var counterNames = [NumCounters]string{
 	ChallengeAcksLimited: "tcp_challenge_acks_limited",
 	OOWAcksLimited:       "tcp_oow_acks_limited",
 	TimeWaitReused:       "tcp_time_wait_reused",
+	PMTULowered:          "tcp_pmtu_lowered",
+	PMTUIgnored:          "tcp_pmtu_ignored",
 	ClosedUnread:         "tcp_closed_unread",
 	RecvBufferFull:       "tcp_recv_buffer_full",
 	HandlerPanics:        "tcp_handler_panics",

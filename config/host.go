@@ -221,7 +221,7 @@ func (d *decoder) checkHost(c *Config, sysfs, procfs string) {
 		return
 	}
 	meminfo := filepath.Join(procfs, "meminfo")
-	need, key, lower := c.Memory().Total, "engine.mbufs", "lower engine.mbufs (0 computes it), the descriptors or the number of lcores"
+	need, key, lower := c.Memory().Total, "engine.mbufs", "lower engine.mbufs (0 computes it), the MTU, the descriptors or the number of lcores"
 	if !c.EAL.Hugepages && c.EAL.MemoryMB > 0 {
 		need, key, lower = uint64(c.EAL.MemoryMB)*mebibyte, "eal.memory_mb", "lower eal.memory_mb or set it to 0 to compute it"
 	}

@@ -244,14 +244,15 @@ func (t table) ints(k string, dst *[]int) bool {
 		return false
 	}
 	out := make([]int, 0, len(a))
+	good := true
 	for i, v := range a {
 		n, ok := intValue(t.d, fmt.Sprintf("%s[%d]", t.key(k), i), v)
-		if !ok {
-			return true
-		}
+		good = good && ok
 		out = append(out, n)
 	}
-	*dst = out
+	if good {
+		*dst = out
+	}
 	return true
 }
 
@@ -261,15 +262,18 @@ func (t table) strs(k string, dst *[]string) bool {
 		return false
 	}
 	out := make([]string, 0, len(a))
+	good := true
 	for i, v := range a {
 		s, ok := v.(string)
 		if !ok {
 			t.d.fail(fmt.Sprintf("%s[%d]", t.key(k), i), "expected a string, got %s", typeName(v))
-			return true
+			good = false
 		}
 		out = append(out, s)
 	}
-	*dst = out
+	if good {
+		*dst = out
+	}
 	return true
 }
 

@@ -213,3 +213,11 @@ func TestCheck(t *testing.T) {
 		t.Errorf("good.toml: %v, %v", c, err)
 	}
 }
+
+// TestEveryElement: each wrong element of an array is reported.
+func TestEveryElement(t *testing.T) {
+	_, err := Parse("bad.toml", []byte("[eal]\nlcores = [\"0\", 1, \"2\"]\nargs = [1, \"x\", true]\n"+port0), testEnv)
+	if got := strings.Join(keysOf(t, err), " "); got != "eal.lcores[0] eal.lcores[2] eal.args[0] eal.args[2]" {
+		t.Errorf("keys %q\n%v", got, err)
+	}
+}

@@ -345,8 +345,8 @@ func (d *decoder) validatePorts(c *Config) {
 	}
 }
 
-// validateMemory checks the sizes that only make sense once everything
-// else is valid.
+// validateMemory checks the sizes computed from other keys; validate
+// calls it only when those keys are valid (sizeKeys).
 func (d *decoder) validateMemory(c *Config) {
 	e := c.Engine
 	if e.Mbufs > 0 {

@@ -214,7 +214,8 @@ func Load(path string, env Env) (*Config, error) {
 }
 
 // Parse parses data, named name in errors, applies the defaults and
-// validates the result against env.
+// validates the result against env. The error is Errors, every mistake of
+// the document, or an *Error alone for a syntax error.
 func Parse(name string, data []byte, env Env) (*Config, error) {
 	c, d, err := parse(name, data, env)
 	if err != nil {

@@ -229,7 +229,12 @@ func check(file string, stdout, stderr io.Writer) int {
 	cfg, err := config.Check(file, env, "/sys", "/proc")
 	if err != nil {
 		var es config.Errors
-		if !errors.As(err, &es) {
+		var e *config.Error
+		switch {
+		case errors.As(err, &es):
+		case errors.As(err, &e): // a syntax error stops the reading alone
+			es = config.Errors{e}
+		default:
 			fmt.Fprintf(stderr, "pmd: %v\n", err)
 			return 1
 		}

@@ -88,3 +88,12 @@ func TestCheckMissingFile(t *testing.T) {
 		t.Errorf("exit %d, %s", code, &errb)
 	}
 }
+
+// TestCheckSyntax: a syntax error is a mistake line too, with its position.
+func TestCheckSyntax(t *testing.T) {
+	f := writeConf(t, "[eal]\nlcores = [0\n")
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "-c", f}, &out, &errb); code != 1 || !strings.HasPrefix(errb.String(), f+":2:") || !strings.Contains(errb.String(), "1 mistake in") {
+		t.Errorf("exit %d:\n%s", code, &errb)
+	}
+}

@@ -1,6 +1,7 @@
 // Package config loads and validates pmd's TOML configuration. It is strict:
-// an unknown key, a wrong type or a bad value stops start-up with an *Error
-// naming the file, the dotted key (with array index) and what is expected.
+// an unknown key, a wrong type or a bad value stops start-up with Errors,
+// every mistake at once, each an *Error naming the file, the dotted key
+// (with array index) and what is expected.
 package config
 
 import (
@@ -181,6 +182,28 @@ func (e *Error) Error() string {
 	return s + ": " + e.Msg
 }
 
+// Errors are all the mistakes found in a configuration, in the order of
+// the document, one *Error each; errors.As finds the first.
+type Errors []*Error
+
+// Error writes one mistake a line.
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the mistakes for errors.As and errors.Is.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
 // Load reads and parses the configuration file at path.
 func Load(path string, env Env) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -191,30 +214,62 @@ func Load(path string, env Env) (*Config, error) {
 }
 
 // Parse parses data, named name in errors, applies the defaults and
-// validates the result against env.
+// validates the result against env. The error is Errors, every mistake of
+// the document, or an *Error alone for a syntax error.
 func Parse(name string, data []byte, env Env) (*Config, error) {
+	c, d, err := parse(name, data, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Check is what pmd check does: it loads the configuration file at path
+// as Load does and runs the host checks of CheckHostAt on every part of it
+// that is valid, so that one run reports every mistake, the
+// configuration's and the host's, as Errors in the order of the file.
+func Check(path string, env Env, sysfs, procfs string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, d, err := parse(path, data, env)
+	if err != nil {
+		return nil, err
+	}
+	d.checkHost(c, sysfs, procfs)
+	d.sort(d.order)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parse decodes and validates data, leaving the mistakes in d, sorted; a
+// syntax error, which leaves nothing to decode, is returned alone.
+func parse(name string, data []byte, env Env) (*Config, *decoder, error) {
 	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
+	md, err := toml.Decode(string(data), &raw)
+	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			msg := "syntax error: " + pe.Message
 			if pe.LastKey != "" {
 				msg += " (last key " + pe.LastKey + ")"
 			}
-			return nil, &Error{File: name, Msg: msg, Line: pe.Position.Line, Col: pe.Position.Col}
+			return nil, nil, &Error{File: name, Msg: msg, Line: pe.Position.Line, Col: pe.Position.Col}
 		}
-		return nil, &Error{File: name, Msg: err.Error()}
+		return nil, nil, &Error{File: name, Msg: err.Error()}
 	}
 	c := &Config{File: name, Env: env.sorted()}
-	d := &decoder{file: name}
+	d := &decoder{file: name, order: docOrder(md, raw)}
 	d.decode(c, raw)
-	if d.err == nil {
-		d.validate(c)
-	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	return c, nil
+	d.validate(c)
+	d.sort(d.order)
+	return c, d, nil
 }
 
 func (e Env) sorted() Env {
@@ -251,15 +306,10 @@ func (c *Config) Validate(env Env) error {
 	for i, p := range c.Ports {
 		key := fmt.Sprintf("port[%d]", i)
 		d.checkAddress(key+".address", p.Address)
-		if p.Gateway.IsValid() {
+		if p.Gateway.IsValid() && !d.bad(key+".address") {
 			d.checkGateway(key+".gateway", p.Gateway, p.Address)
 		}
 	}
-	if d.err == nil {
-		d.validate(c)
-	}
-	if d.err != nil {
-		return d.err
-	}
-	return nil
+	d.validate(c)
+	return d.err()
 }

@@ -7,23 +7,64 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 // The TOML is decoded into generic maps and walked by hand rather than
 // decoded into structs: toml's MetaData.Undecoded and its type errors name
 // "port.foo" without saying which [[port]], and pmd's errors must.
 
-// decoder walks the decoded TOML; the first error sticks and later calls
-// are no-ops as far as the result is concerned.
+// decoder walks the decoded TOML and collects every mistake. It remembers
+// the keys that failed so that nothing depending on them is checked
+// again: one mistake gives one error, not a cascade (a wrong type leaves
+// the default in place, which must not then be judged; a missing table
+// must not also report each of its required keys).
 type decoder struct {
-	file string
-	err  *Error
+	file   string
+	errs   Errors
+	failed map[string]bool
+	order  map[string]int // docOrder of the document, nil for a Go value
 }
 
+// fail records a mistake in key unless key, a key inside it or the table
+// holding it has failed already.
 func (d *decoder) fail(key, format string, args ...any) {
-	if d.err == nil {
-		d.err = &Error{File: d.file, Key: key, Msg: fmt.Sprintf(format, args...)}
+	if d.bad(key) {
+		return
 	}
+	if d.failed == nil {
+		d.failed = make(map[string]bool)
+	}
+	d.failed[key] = true
+	d.errs = append(d.errs, &Error{File: d.file, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// bad reports whether one of keys, a key inside it or a table or array
+// holding it has failed: a check that depends on a key skips itself then.
+func (d *decoder) bad(keys ...string) bool {
+	for f := range d.failed {
+		for _, k := range keys {
+			if f == k || within(f, k) || within(k, f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// within reports whether key lies inside the table or array outer:
+// "port[0].mtu" inside "port[0]" and inside "port".
+func within(key, outer string) bool {
+	return len(key) > len(outer) && strings.HasPrefix(key, outer) && (key[len(outer)] == '.' || key[len(outer)] == '[')
+}
+
+// err is the mistakes found, nil if none.
+func (d *decoder) err() error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	return d.errs
 }
 
 // table is one TOML table and its dotted path ("" for the document).
@@ -54,7 +95,7 @@ func quoteKey(k string) string {
 	return k
 }
 
-// known fails on the first key (in sorted order) not in allowed.
+// known fails on every key (in sorted order) not in allowed.
 func (t table) known(allowed ...string) {
 	keys := make([]string, 0, len(t.m))
 	for k := range t.m {
@@ -64,7 +105,6 @@ func (t table) known(allowed ...string) {
 	for _, k := range keys {
 		if !slices.Contains(allowed, k) {
 			t.d.fail(t.key(k), "unknown key (expected one of: %s)", strings.Join(allowed, ", "))
-			return
 		}
 	}
 }
@@ -204,14 +244,15 @@ func (t table) ints(k string, dst *[]int) bool {
 		return false
 	}
 	out := make([]int, 0, len(a))
+	good := true
 	for i, v := range a {
 		n, ok := intValue(t.d, fmt.Sprintf("%s[%d]", t.key(k), i), v)
-		if !ok {
-			return true
-		}
+		good = good && ok
 		out = append(out, n)
 	}
-	*dst = out
+	if good {
+		*dst = out
+	}
 	return true
 }
 
@@ -221,15 +262,18 @@ func (t table) strs(k string, dst *[]string) bool {
 		return false
 	}
 	out := make([]string, 0, len(a))
+	good := true
 	for i, v := range a {
 		s, ok := v.(string)
 		if !ok {
 			t.d.fail(fmt.Sprintf("%s[%d]", t.key(k), i), "expected a string, got %s", typeName(v))
-			return true
+			good = false
 		}
 		out = append(out, s)
 	}
-	*dst = out
+	if good {
+		*dst = out
+	}
 	return true
 }
 
@@ -349,13 +393,19 @@ func (d *decoder) port(t table) Port {
 		d.fail(t.key("device"), `required: a PCI address ("0000:01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0")`)
 	}
 	var s string
+	addrOK := false
 	if !t.str("address", &s) {
 		d.fail(t.key("address"), `required: our IPv4 address with prefix length, such as "198.18.0.1/24"`)
-	} else if d.err == nil {
+	} else if !d.bad(t.key("address")) {
 		p.Address = d.address(t.key("address"), s)
+		addrOK = !d.bad(t.key("address"))
 	}
-	if t.str("gateway", &s) && d.err == nil {
-		p.Gateway = d.gateway(t.key("gateway"), s, p.Address)
+	// A gateway is judged against the address, so only against a good one.
+	if t.str("gateway", &s) && !d.bad(t.key("gateway")) {
+		p.Gateway = d.gateway(t.key("gateway"), s)
+		if p.Gateway.IsValid() && addrOK {
+			d.checkGateway(t.key("gateway"), p.Gateway, p.Address)
+		}
 	}
 	t.integer("queues", &p.Queues)
 	t.integer("rx_desc", &p.RxDesc)
@@ -412,13 +462,13 @@ func (d *decoder) checkAddress(key string, p netip.Prefix) {
 	}
 }
 
-func (d *decoder) gateway(key, s string, pfx netip.Prefix) netip.Addr {
+// gateway parses a port's gateway; checkGateway judges it.
+func (d *decoder) gateway(key, s string) netip.Addr {
 	a, err := netip.ParseAddr(s)
 	if err != nil || !a.Is4() {
 		d.fail(key, `expected an IPv4 address without prefix length, such as "198.18.0.254", got %q`, s)
 		return netip.Addr{}
 	}
-	d.checkGateway(key, a, pfx)
 	return a
 }
 
@@ -441,4 +491,75 @@ func broadcast(p netip.Prefix) netip.Addr {
 		b[i/8] |= 0x80 >> (i % 8)
 	}
 	return netip.AddrFrom4(b)
+}
+
+// docOrder numbers the keys of the document in the order they are
+// written, named as errors name them (port[1].mtu). toml's MetaData.Keys
+// lists each [[port]] header again for every element but without its
+// index, so the index is counted here; the elements of an inline array of
+// tables cannot be told apart and all count as the first.
+func docOrder(md toml.MetaData, raw map[string]any) map[string]int {
+	order := make(map[string]int)
+	headers := make(map[string]int) // [[k]] headers seen so far
+	for n, k := range md.Keys() {
+		path := ""
+		m := raw
+		for i, seg := range k {
+			name := quoteKey(seg)
+			if path != "" {
+				name = path + "." + name
+			}
+			path = name
+			var v any
+			if m != nil {
+				v = m[seg]
+			}
+			m = nil
+			switch a := v.(type) {
+			case map[string]any:
+				m = a
+			case []map[string]any:
+				if i == len(k)-1 {
+					headers[name]++
+				}
+				idx := max(headers[name]-1, 0)
+				path = fmt.Sprintf("%s[%d]", name, idx)
+				if idx < len(a) {
+					m = a[idx]
+				}
+			case []any:
+				if len(a) > 0 {
+					if e, ok := a[0].(map[string]any); ok {
+						path, m = name+"[0]", e
+					}
+				}
+			}
+		}
+		if _, ok := order[path]; !ok {
+			order[path] = n
+		}
+	}
+	return order
+}
+
+// sort puts the errors in the order of the document: an error goes where
+// its key is written or, for a key not written (a required one, a value
+// inside an array), where the nearest table or array holding it is.
+// Errors about keys the document lacks entirely come last; errors at the
+// same place keep the order they were found in.
+func (d *decoder) sort(order map[string]int) {
+	pos := func(key string) int {
+		for key != "" {
+			if n, ok := order[key]; ok {
+				return n
+			}
+			i := strings.LastIndexAny(key, ".[")
+			if i < 0 {
+				break
+			}
+			key = key[:i]
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(d.errs, func(a, b *Error) int { return pos(a.Key) - pos(b.Key) })
 }

@@ -197,3 +197,72 @@ func (c *Config) CheckHost(h Hugepages) error {
 	return &Error{File: c.File, Key: "eal.hugepages",
 		Msg: strings.Join(problems, "; and ") + "; or set eal.hugepages = false to run without hugepages"}
 }
+
+// CheckHostAt runs every host check against the host whose sysfs is
+// mounted at sysfs (normally "/sys") and procfs at procfs ("/proc"): each
+// PCI device exists and is bound to a driver DPDK can use, the memory the
+// configuration needs fits in the host's, and with eal.hugepages in its
+// free hugepages (CheckHost). It returns nil or Errors, every problem at
+// once.
+func (c *Config) CheckHostAt(sysfs, procfs string) error {
+	d := &decoder{file: c.File}
+	d.checkHost(c, sysfs, procfs)
+	return d.err()
+}
+
+// checkHost runs the host checks on what of c is valid.
+func (d *decoder) checkHost(c *Config, sysfs, procfs string) {
+	for i, p := range c.Ports {
+		if key := fmt.Sprintf("port[%d].device", i); p.PCI() && !d.bad(key) {
+			d.checkPCI(key, p.Device, sysfs)
+		}
+	}
+	if d.bad(c.sizeKeys()...) {
+		return
+	}
+	meminfo := filepath.Join(procfs, "meminfo")
+	need, key, lower := c.Memory().Total, "engine.mbufs", "lower engine.mbufs (0 computes it), the MTU, the descriptors or the number of lcores"
+	if !c.EAL.Hugepages && c.EAL.MemoryMB > 0 {
+		need, key, lower = uint64(c.EAL.MemoryMB)*mebibyte, "eal.memory_mb", "lower eal.memory_mb or set it to 0 to compute it"
+	}
+	// A host whose meminfo cannot be read is not judged: the check is
+	// advice, and DPDK itself finds out.
+	if total, err := readMemTotal(meminfo); err == nil && need > total {
+		d.fail(key, "this configuration needs %d MiB (%.1f GiB) of memory but the host has %d MiB (%.1f GiB) in all (MemTotal in %s): %s",
+			mib(need), float64(need)/(1<<30), total>>20, float64(total)/(1<<30), meminfo, lower)
+		return // hugepage advice would ask for more than the host has
+	}
+	if !c.EAL.Hugepages {
+		return
+	}
+	h, err := ReadHugepages(sysfs, filepath.Join(procfs, "mounts"))
+	if err != nil {
+		d.fail("eal.hugepages", "%v", err)
+		return
+	}
+	var e *Error
+	if errors.As(c.CheckHost(h), &e) {
+		d.fail(e.Key, "%s", e.Msg)
+	}
+}
+
+// readMemTotal reads the host's physical memory, in bytes, from
+// /proc/meminfo's MemTotal line.
+func readMemTotal(meminfo string) (uint64, error) {
+	data, err := os.ReadFile(meminfo)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+					return kb << 10, nil
+				}
+			}
+			return 0, fmt.Errorf("%s: unexpected %q", meminfo, strings.TrimSpace(line))
+		}
+	}
+	return 0, fmt.Errorf("%s: no MemTotal", meminfo)
+}

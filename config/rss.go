@@ -26,7 +26,7 @@ func (d *decoder) validateRSS(c *Config) {
 	if n := c.RSS.RETASize; n < 8 || n > 512 || !isPow2(n) {
 		d.fail("rss.reta_size", "expected a power of two from 8 to 512, got %d", n)
 	}
-	if n := c.RSS.RETASize; n < len(c.EAL.Lcores) {
+	if n := c.RSS.RETASize; n < len(c.EAL.Lcores) && !d.bad("eal.lcores") {
 		d.fail("rss.reta_size", "%d entries cannot spread %d lcores", n, len(c.EAL.Lcores))
 	}
 }

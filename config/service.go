@@ -36,27 +36,47 @@ type Kind struct {
 	// Options reads the kind's own keys of a [[service]] table through o
 	// and returns the value its factory receives on every lcore. It runs
 	// when the configuration is loaded (pmd check too), after the rest of
-	// the configuration is valid. A key it does not read is an error. nil:
-	// the kind has no keys of its own.
+	// the configuration is checked, even when that has mistakes (see
+	// Options.Config). A key it does not read is an error. nil: the kind
+	// has no keys of its own.
 	Options func(o *Options) any
 }
 
 // Options reads one [[service]] table's own keys for its kind. Errors name
-// the file and the key (service[2].body_size); the first one sticks.
+// the file and the key (service[2].body_size); every one is reported.
 type Options struct {
 	d    *decoder
 	t    table
 	cfg  *Config
 	read map[string]bool
+	// partial: the rest of the configuration has mistakes. What a kind
+	// concludes from it after Config (consulted) may follow from them
+	// alone, so Failf keeps quiet from then on.
+	partial, consulted bool
 }
 
-// Config is the rest of the configuration, already valid: a kind may
-// check its options against [tcp] or the ports.
-func (o *Options) Config() *Config { return o.cfg }
+// Config is the rest of the configuration: a kind may check its options
+// against [tcp] or the ports. When the rest has mistakes of its own (pmd
+// check reports every mistake at once), the values are as decoded, and
+// Failf reports nothing after Config was called: its conclusions could
+// follow from those mistakes alone.
+func (o *Options) Config() *Config {
+	o.consulted = true
+	return o.cfg
+}
 
 // Failf reports a problem with key, which need not exist (a missing
 // combination of keys, say).
 func (o *Options) Failf(key, format string, args ...any) {
+	if o.partial && o.consulted {
+		return
+	}
+	o.failf(key, format, args...)
+}
+
+// failf reports a problem the option's own value shows, whatever the rest
+// of the configuration is.
+func (o *Options) failf(key, format string, args ...any) {
 	o.d.fail(o.t.key(key), format, args...)
 }
 
@@ -73,7 +93,7 @@ func (o *Options) Has(key string) bool { return o.mark(key) }
 func (o *Options) Int(key string, def, lo, hi int) int {
 	v := def
 	if o.mark(key) && o.t.integer(key, &v) && (v < lo || v > hi) {
-		o.Failf(key, "expected %d..%d, got %d", lo, hi, v)
+		o.failf(key, "expected %d..%d, got %d", lo, hi, v)
 	}
 	return v
 }
@@ -82,7 +102,7 @@ func (o *Options) Int(key string, def, lo, hi int) int {
 func (o *Options) Float(key string, def, lo, hi float64) float64 {
 	v := def
 	if o.mark(key) && o.t.float(key, &v) && (v < lo || v > hi) {
-		o.Failf(key, "expected %g..%g, got %g", lo, hi, v)
+		o.failf(key, "expected %g..%g, got %g", lo, hi, v)
 	}
 	return v
 }
@@ -92,7 +112,7 @@ func (o *Options) Float(key string, def, lo, hi float64) float64 {
 func (o *Options) String(key, def string, allowed ...string) string {
 	v := def
 	if o.mark(key) && o.t.str(key, &v) && len(allowed) > 0 && !slices.Contains(allowed, v) {
-		o.Failf(key, "expected one of %s, got %q", strings.Join(allowed, ", "), v)
+		o.failf(key, "expected one of %s, got %q", strings.Join(allowed, ", "), v)
 	}
 	return v
 }
@@ -111,7 +131,7 @@ func (o *Options) Bool(key string, def bool) bool {
 func (o *Options) Duration(key string, def, lo, hi time.Duration) time.Duration {
 	v := def
 	if o.mark(key) && o.t.duration(key, &v) && (v < lo || v > hi) {
-		o.Failf(key, "expected %s..%s, got %s", lo, hi, v)
+		o.failf(key, "expected %s..%s, got %s", lo, hi, v)
 	}
 	return v
 }
@@ -180,31 +200,31 @@ func (d *decoder) validateServices(c *Config) {
 	}
 }
 
-// serviceOptions runs each kind's Options over its table, once the rest of
-// the configuration is valid.
+// serviceOptions runs each kind's Options over its table. A service whose
+// kind is unknown is skipped; one beside other mistakes is read all the
+// same, so that its own mistakes are reported with theirs.
 func (d *decoder) serviceOptions(c *Config) {
+	partial := len(d.errs) > 0
 	for i := range c.Services {
 		s := &c.Services[i]
-		kind, _ := c.Env.Kinds.Kind(s.Kind)
-		t := table{d: d, path: fmt.Sprintf("service[%d]", i), m: s.Params}
+		key := fmt.Sprintf("service[%d]", i)
 		s.Options = nil
-		if kind.Options != nil {
-			o := &Options{d: d, t: t, cfg: c, read: make(map[string]bool)}
-			s.Options = kind.Options(o)
-			if d.err != nil {
-				return
-			}
-			var known []string
-			for k := range o.read {
-				known = append(known, k)
-			}
-			slices.Sort(known)
-			t.known(append([]string{"kind", "proto", "port"}, known...)...)
-		} else {
+		if d.bad(key + ".kind") {
+			continue
+		}
+		kind, _ := c.Env.Kinds.Kind(s.Kind)
+		t := table{d: d, path: key, m: s.Params}
+		if kind.Options == nil {
 			t.known("kind", "proto", "port")
+			continue
 		}
-		if d.err != nil {
-			return
+		o := &Options{d: d, t: t, cfg: c, read: make(map[string]bool), partial: partial}
+		s.Options = kind.Options(o)
+		var known []string
+		for k := range o.read {
+			known = append(known, k)
 		}
+		slices.Sort(known)
+		t.known(append([]string{"kind", "proto", "port"}, known...)...)
 	}
 }

@@ -97,26 +97,36 @@ func (d *decoder) decodeTCP(c *Config, root table) {
 
 func (d *decoder) validateTCP(c *Config) {
 	p := &c.TCP
-	intRange := func(key string, v, lo, hi int) {
-		if v < lo || v > hi {
+	// A range bounded by another key is not judged when that key failed.
+	intRange := func(key string, v, lo, hi int, deps ...string) {
+		if (v < lo || v > hi) && !d.bad(deps...) {
 			d.fail("tcp."+key, "expected %d..%d, got %d", lo, hi, v)
 		}
 	}
-	durRange := func(key string, v, lo, hi time.Duration) {
-		if v < lo || v > hi {
+	durRange := func(key string, v, lo, hi time.Duration, deps ...string) {
+		if (v < lo || v > hi) && !d.bad(deps...) {
 			d.fail("tcp."+key, "expected %s..%s, got %s", lo, hi, v)
 		}
 	}
-	intRange("max_conns", p.MaxConns, 1, 1<<24)
-	intRange("backlog", p.Backlog, 1, 1<<24)
-	intRange("snd_buf", p.SndBuf, 4096, 64<<20)
-	intRange("rcv_buf", p.RcvBuf, 4096, 64<<20)
-	intRange("buffers", p.Buffers, 1, 1<<24)
+	// The connection table is allocated whole when an lcore starts, at
+	// twice max_conns slots of 24 bytes: 4 Mi connections make 192 MiB per
+	// lcore before any traffic. A half-open connection takes a slot too,
+	// so a longer backlog cannot fill, and neither can more buffers than
+	// connections hold; each buffer's free list is allocated up front.
+	intRange("max_conns", p.MaxConns, 1, maxConns)
+	intRange("backlog", p.Backlog, 1, maxConns)
+	// Buffers are rounded up to a power of two and allocated as
+	// connections need them, up to tcp.buffers of each: 64 MiB holds the
+	// bandwidth-delay product of 100 Gbit/s over a 5 ms round trip, more
+	// than one connection of a transaction stack needs.
+	intRange("snd_buf", p.SndBuf, 4096, maxTCPBuf)
+	intRange("rcv_buf", p.RcvBuf, 4096, maxTCPBuf)
+	intRange("buffers", p.Buffers, 1, maxConns)
 	durRange("delayed_ack", p.DelayedAck, 0, 500*time.Millisecond) // RFC 9293 3.8.6.3: under 0.5 s
 	durRange("time_wait", p.TimeWait, time.Millisecond, 10*time.Minute)
 	durRange("min_rto", p.MinRTO, time.Millisecond, time.Minute)
-	durRange("max_rto", p.MaxRTO, p.MinRTO, 10*time.Minute)
-	durRange("initial_rto", p.InitialRTO, p.MinRTO, p.MaxRTO)
+	durRange("max_rto", p.MaxRTO, p.MinRTO, 10*time.Minute, "tcp.min_rto")
+	durRange("initial_rto", p.InitialRTO, p.MinRTO, p.MaxRTO, "tcp.min_rto", "tcp.max_rto")
 	intRange("syn_retries", p.SynRetries, 1, 30)
 	intRange("retries", p.Retries, 1, 30)
 	durRange("keepalive", p.KeepAlive, 0, 24*time.Hour)
@@ -126,8 +136,14 @@ func (d *decoder) validateTCP(c *Config) {
 	intRange("challenge_rate", p.ChallengeRate, 1, 1<<20)
 	intRange("syn_cookie_source_rate", p.CookieSourceRate, 0, 1<<24)
 	intRange("port_min", p.PortMin, 1, 65535)
-	intRange("port_max", p.PortMax, p.PortMin, 65535)
+	intRange("port_max", p.PortMax, p.PortMin, 65535, "tcp.port_min")
 }
+
+// Bounds of [tcp] sizes; validateTCP says why.
+const (
+	maxConns  = 1 << 22
+	maxTCPBuf = 64 << 20
+)
 
 // MSS is the TCP maximum segment size our ports allow: the smallest MTU
 // less the IPv4 and TCP headers.

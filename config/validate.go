@@ -9,14 +9,28 @@ import (
 	"time"
 )
 
-// Limits of values whose range the schema or DPDK fixes. Together they
-// keep the computed pool below maxMbufs.
+// Limits of values whose range the schema, DPDK or pmd's own structures
+// fix. Together they keep the computed pool below maxMbufs; the host
+// check then compares the memory they add up to with the host's.
 const (
 	maxBurst     = 256
-	maxMbufCache = 512       // RTE_MEMPOOL_CACHE_MAX_SIZE
-	maxMbufs     = 1<<31 - 1 // a mempool's size is an unsigned int
-	maxARPEntry  = 1 << 24
-	maxPending   = 65536
+	maxMbufCache = 512 // RTE_MEMPOOL_CACHE_MAX_SIZE
+	// maxMbufs is 4 Mi mbufs less one (a size where mempools waste least),
+	// about 10 GiB per lcore at the default data room: more than ten
+	// times what the largest configuration computes (32 ports of 4096 RX
+	// and TX descriptors, the largest cache and ARP queue), so a larger
+	// figure is a typing mistake, not a need.
+	maxMbufs = 1<<22 - 1
+	// maxARPEntry: the neighbour table is a sorted array that every lcore
+	// reads without locks and that is copied whole on each change, so a
+	// new neighbour costs a copy of the table; 65536 covers a /16 on link.
+	maxARPEntry = 1 << 16
+	// maxPending: every packet held for resolution keeps an mbuf, and
+	// PoolMbufs adds them to each lcore's pool.
+	maxPending = 65536
+	// maxIdleAfter: at tens of nanoseconds per empty poll, 16 Mi polls are
+	// about a second of spinning; beyond that idle = "poll" says it.
+	maxIdleAfter = 1 << 24
 	maxMemoryMB  = 1 << 20 // 1 TiB
 	maxPorts     = 32      // RTE_MAX_ETHPORTS of Debian's DPDK
 	minDesc      = 64
@@ -25,7 +39,8 @@ const (
 	maxMTU       = 9000
 )
 
-// validate checks the decoded configuration; the first error sticks.
+// validate checks the decoded configuration and collects every mistake;
+// a check whose inputs failed is skipped.
 func (d *decoder) validate(c *Config) {
 	d.validateEAL(c)
 	d.validateEngine(c)
@@ -35,12 +50,25 @@ func (d *decoder) validate(c *Config) {
 	d.validateTCP(c)
 	d.validateRSS(c)
 	d.validateOps(c)
-	if d.err == nil {
+	if !d.bad(c.sizeKeys()...) {
 		d.validateMemory(c)
 	}
-	if d.err == nil {
-		d.serviceOptions(c)
+	d.serviceOptions(c)
+}
+
+// sizeKeys are the keys Memory and PoolMbufs are computed from: when one
+// of them failed, the figures mean nothing and are not judged.
+func (c *Config) sizeKeys() []string {
+	keys := []string{"eal.lcores", "eal.memory_mb", "engine.burst", "engine.mbufs", "engine.mbuf_cache", "arp.pending"}
+	if len(c.Ports) == 0 {
+		keys = append(keys, "port") // missing, or not an array of tables
 	}
+	for i := range c.Ports {
+		for _, k := range []string{"queues", "rx_desc", "tx_desc", "mtu"} {
+			keys = append(keys, fmt.Sprintf("port[%d].%s", i, k))
+		}
+	}
+	return keys
 }
 
 func (d *decoder) validateEAL(c *Config) {
@@ -118,8 +146,8 @@ func (d *decoder) validateEngine(c *Config) {
 	default:
 		d.fail("engine.idle", "expected poll, yield, sleep or gosched, got %q", e.Idle)
 	}
-	if e.IdleAfter < 1 {
-		d.fail("engine.idle_after", "expected at least 1 empty poll, got %d", e.IdleAfter)
+	if e.IdleAfter < 1 || e.IdleAfter > maxIdleAfter {
+		d.fail("engine.idle_after", "expected 1..%d empty polls (more is about a second of spinning: set idle = \"poll\" instead), got %d", maxIdleAfter, e.IdleAfter)
 	}
 	if e.IdleSleep < time.Microsecond || e.IdleSleep > 100*time.Millisecond {
 		d.fail("engine.idle_sleep", "expected 1us..100ms, got %s", e.IdleSleep)
@@ -131,7 +159,7 @@ func (d *decoder) validateEngine(c *Config) {
 		d.fail("engine.stats_interval", `expected "0s" (never) or at least 100ms, got %s`, e.StatsInterval)
 	}
 	if e.Mbufs < 0 || e.Mbufs > maxMbufs {
-		d.fail("engine.mbufs", "expected 0 (computed) to %d, got %d", maxMbufs, e.Mbufs)
+		d.fail("engine.mbufs", "expected 0 (computed) to %d (about 10 GiB per lcore, ten times what the largest configuration computes), got %d", maxMbufs, e.Mbufs)
 	}
 	if e.MbufCache < 0 || e.MbufCache > maxMbufCache {
 		d.fail("engine.mbuf_cache", "expected 0..%d, got %d", maxMbufCache, e.MbufCache)
@@ -144,13 +172,13 @@ func (d *decoder) validateARP(c *Config) {
 		d.fail("arp.timeout", "expected at least 1s, got %s", a.Timeout)
 	}
 	if a.Entries < 1 || a.Entries > maxARPEntry {
-		d.fail("arp.entries", "expected 1..%d, got %d", maxARPEntry, a.Entries)
+		d.fail("arp.entries", "expected 1..%d (the table is copied whole on each change), got %d", maxARPEntry, a.Entries)
 	}
-	if a.Retry < 10*time.Millisecond || a.Retry > a.Timeout {
+	if a.Retry < 10*time.Millisecond || a.Retry > a.Timeout && !d.bad("arp.timeout") {
 		d.fail("arp.retry", "expected 10ms up to arp.timeout (%s), got %s", a.Timeout, a.Retry)
 	}
 	if a.Pending < 0 || a.Pending > maxPending {
-		d.fail("arp.pending", "expected 0..%d, got %d", maxPending, a.Pending)
+		d.fail("arp.pending", "expected 0..%d (each held packet keeps an mbuf of the pool), got %d", maxPending, a.Pending)
 	}
 	if a.Tries < 1 || a.Tries > 20 {
 		d.fail("arp.tries", "expected 1..20, got %d", a.Tries)
@@ -248,6 +276,8 @@ func (d *decoder) validatePorts(c *Config) {
 		switch {
 		case !ok:
 			d.fail(key("device"), `expected a PCI address ("0000:01:00.0" or "01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0"), got %q`, p.Device)
+		case !p.PCI() && vdevDriver(name) == "":
+			d.fail(key("device"), "%q names no virtual device driver of DPDK 22.11; expected a name that starts with one of %s and goes on with a number (net_tap0), or a PCI address", name, strings.Join(vdevDrivers, ", "))
 		case p.PCI() && noPCI:
 			d.fail(key("device"), "%q is a PCI device but eal.args contains --no-pci; remove --no-pci from eal.args or use a virtual device", p.Device)
 		}
@@ -273,13 +303,17 @@ func (d *decoder) validatePorts(c *Config) {
 				d.fail(key("faults.seed"), "expected 0 or more, got %d", f.Seed)
 			}
 		}
-		if p.TrustedLink && ok && !trustable(name) {
+		devOK := ok && !d.bad(key("device"))
+		if p.TrustedLink && devOK && !trustable(name) {
 			d.fail(key("trusted_link"), "%s is not a memory link between processes; only net_memif and net_ring devices may skip checksums", name)
 		}
-		if j := slices.Index(names[:i], name); ok && j >= 0 {
+		if j := slices.Index(names[:i], name); devOK && j >= 0 {
 			d.fail(key("device"), "device %s is already used by port[%d]; each port needs its own device", name, j)
 		}
 		for j := range i {
+			if d.bad(key("address"), fmt.Sprintf("port[%d].address", j)) {
+				continue // a wrong address overlaps by chance
+			}
 			if q := c.Ports[j].Address; q.IsValid() && p.Address.IsValid() && q.Masked().Overlaps(p.Address.Masked()) {
 				d.fail(key("address"), "%s overlaps port[%d].address %s; each port needs its own network", p.Address.Masked(), j, q.Masked())
 			}
@@ -294,7 +328,7 @@ func (d *decoder) validatePorts(c *Config) {
 		if p.Queues == 0 {
 			p.Queues = n
 		}
-		if p.Queues != n {
+		if p.Queues != n && !d.bad("eal.lcores") {
 			d.fail(key("queues"), "expected the number of lcores (%d), got %d: for now every lcore polls one queue pair on every port; omit it or set 0", n, p.Queues)
 		}
 		for _, k := range []struct {
@@ -311,8 +345,8 @@ func (d *decoder) validatePorts(c *Config) {
 	}
 }
 
-// validateMemory checks the sizes that only make sense once everything
-// else is valid.
+// validateMemory checks the sizes computed from other keys; validate
+// calls it only when those keys are valid (sizeKeys).
 func (d *decoder) validateMemory(c *Config) {
 	e := c.Engine
 	if e.Mbufs > 0 {

@@ -736,15 +736,10 @@ func Validate(cfg *config.Config) error {
 	return cfg.Validate(env)
 }
 
-// CheckHost compares the configuration's memory needs with the host's
-// free hugepages.
+// CheckHost runs the host checks of config.Config.CheckHostAt on this
+// host: each PCI device is bound to a driver DPDK can use, and the memory
+// the configuration needs fits in the host's memory and, with hugepages,
+// in its free hugepages. It returns nil or config.Errors.
 func CheckHost(cfg *config.Config) error {
-	if !cfg.EAL.Hugepages {
-		return nil
-	}
-	h, err := config.ReadHugepages("/sys", "/proc/mounts")
-	if err != nil {
-		return fmt.Errorf("%s: eal.hugepages: %w", cfg.File, err)
-	}
-	return cfg.CheckHost(h)
+	return cfg.CheckHostAt("/sys", "/proc")
 }

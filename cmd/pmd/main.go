@@ -33,10 +33,12 @@ Usage:
                          reproducible stream on each (default 64 MiB), with
                          -echo check that the server sends them back intact;
                          exit 0 only if every connection completed
-  pmd check [-c FILE]    validate FILE and compute the hugepage memory it
-                         needs against what the host has free; exit 1 with
-                         the error (naming the key, or the shortfall and the
-                         fix) if anything is wrong
+  pmd check [-c FILE]    validate FILE and check the host for it: PCI
+                         devices bound to a driver DPDK can use, the memory
+                         it needs against the host's and its free hugepages;
+                         print every mistake, one a line (FILE: KEY: what is
+                         wrong and what is expected, or the fix) and exit 1,
+                         or print the memory summary and exit 0
   pmd bench [-c FILE] -connect IP[:PORT] [-workload rr|crr|stream-up|stream-down|http]
             [-conns N] [-size B] [-depth D] [-duration T] [-warmup T] [-json]
                          load generator on pmd's own stack: runs the workload
@@ -133,13 +135,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pmd: unexpected argument %q (see pmd --help)\n", fs.Arg(0))
 		return 2
 	}
+	if cmd == "check" {
+		return check(*file, stdout, stderr)
+	}
 	cfg, err := stack.LoadConfig(*file)
 	if err != nil {
 		fmt.Fprintf(stderr, "pmd: %v\n", err)
 		return 1
-	}
-	if cmd == "check" {
-		return check(cfg, stdout, stderr)
 	}
 	log := newLogger(cfg.Log, stderr)
 	if cpuProfile != "" {
@@ -246,7 +248,32 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-func check(cfg *config.Config, stdout, stderr io.Writer) int {
+// check is pmd check: the configuration's mistakes and the host's, all of
+// them, one a line; or the memory summary when there are none.
+func check(file string, stdout, stderr io.Writer) int {
+	env, err := stack.Env()
+	if err != nil {
+		fmt.Fprintf(stderr, "pmd: %v\n", err)
+		return 1
+	}
+	cfg, err := config.Check(file, env, "/sys", "/proc")
+	if err != nil {
+		var es config.Errors
+		var e *config.Error
+		switch {
+		case errors.As(err, &es):
+		case errors.As(err, &e): // a syntax error stops the reading alone
+			es = config.Errors{e}
+		default:
+			fmt.Fprintf(stderr, "pmd: %v\n", err)
+			return 1
+		}
+		for _, e := range es {
+			fmt.Fprintln(stderr, e)
+		}
+		fmt.Fprintf(stderr, "pmd check: %d %s in %s\n", len(es), plural(len(es), "mistake", "mistakes"), file)
+		return 1
+	}
 	m := cfg.Memory()
 	const mb = 1 << 20
 	fmt.Fprintf(stdout, "%s: configuration valid: %d lcores, %d ports, %d services\n", cfg.File, len(cfg.EAL.Lcores), len(cfg.Ports), len(cfg.Services))
@@ -256,11 +283,14 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "hugepages: off (eal.hugepages = false): runs with --no-huge")
 		return 0
 	}
-	if err := stack.CheckHost(cfg); err != nil {
-		fmt.Fprintf(stderr, "pmd: %v\n", err)
-		return 1
-	}
 	h, _ := config.ReadHugepages("/sys", "/proc/mounts")
 	fmt.Fprintf(stdout, "hugepages: %d of %d pages of %d KiB free: enough\n", h.Free, h.Total, h.PageSize>>10)
 	return 0
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -99,8 +101,17 @@ func TestMetrics(t *testing.T) {
 	if got, want := prom.value(t, `sum(pmd_tcp_connections)`), float64(1); got != want {
 		t.Errorf("sum(pmd_tcp_connections) = %v, want %v", got, want)
 	}
-	if s := tp.states(t, p); s != "ESTABLISHED=1" {
-		t.Errorf("pmd's listing: %q, want ESTABLISHED=1", s)
+	listed := listingByLcore(t, p, 2)
+	gauged := map[string]int{}
+	for _, s := range prom.query(t, `pmd_tcp_connections > 0`) {
+		v, _ := strconv.Atoi(fmt.Sprint(s.Value[1]))
+		gauged["lcore"+s.Metric["lcore"]+" "+s.Metric["state"]] = v
+	}
+	if len(listed) != 1 {
+		t.Errorf("pmd's listing: %v, want the held connection alone", listed)
+	}
+	if !maps.Equal(listed, gauged) {
+		t.Errorf("connections by lcore and state: pmd's listing %v, pmd_tcp_connections %v", listed, gauged)
 	}
 	// An idle connection holds no buffers: at rest every one is back.
 	for _, q := range []string{`pmd_tcp_send_buffers_in_use`, `pmd_tcp_recv_buffers_in_use`} {
@@ -175,11 +186,46 @@ func TestMetrics(t *testing.T) {
 	if scrapedQueueRx != scrapedPortRx {
 		t.Errorf("sum(pmd_port_queue_rx_packets_total) %v, pmd_port_rx_packets_total %v", scrapedQueueRx, scrapedPortRx)
 	}
+	t.Logf("at rest: %v", listed)
 	t.Logf("last scrape: %v drops %v tcp drops %v port rx %v", scraped, scrapedDrops, scrapedTCPDrops, scrapedPortRx)
 	if min := uint64(conns * exchanges); tcpTotal["tcp_segs_in"] < min {
 		t.Errorf("tcp_segs_in %d, want at least %d (one per exchange)", tcpTotal["tcp_segs_in"], min)
 	}
 }
+
+// listingByLcore asks pmd for its listing (SIGUSR1) and returns the
+// connections of each of its lcores by state, keyed "lcore0 ESTABLISHED".
+func listingByLcore(t *testing.T, p *proc, lcores int) map[string]int {
+	t.Helper()
+	const head = "listening on tcp"
+	before := strings.Count(p.output(), head)
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out := p.output()
+		if strings.Count(out, head) < before+lcores {
+			continue
+		}
+		by := map[string]int{}
+		lines := strings.Split(out, "\n")
+		for i, seen := len(lines)-1, 0; i >= 0 && seen < lcores; i-- {
+			m := lcoreRe.FindStringSubmatch(lines[i])
+			if m == nil || !strings.Contains(lines[i], head) {
+				continue
+			}
+			seen++
+			if k := strings.Index(lines[i], "by state"); k >= 0 {
+				for _, st := range stateRe.FindAllStringSubmatch(lines[i][k:], -1) {
+					by["lcore"+m[1]+" "+st[1]], _ = strconv.Atoi(st[2])
+				}
+			}
+		}
+		return by
+	}
+	t.Fatalf("no listing from pmd within 5 s:\n%s", p.output())
+	return nil
+}
+
+var lcoreRe = regexp.MustCompile(`lcore (\d+): listening on tcp`)
 
 // echoTransactions opens a connection to the echo service, exchanges n
 // messages of size bytes one at a time, and closes.

@@ -115,6 +115,7 @@ type Lcore struct {
 	pubTCP             publishedTCP
 	pubConns           atomic.Int64
 	pubActive          atomic.Int64 // connections not in TIME-WAIT
+	pubGauges          publishedGauges
 	drainReq           atomic.Bool
 	firstPanic         atomic.Pointer[HandlerPanic] // the first handler panic, until taken
 	panicSeen          bool
@@ -252,6 +253,7 @@ func (l *Lcore) publish() {
 	l.pubTCP.store(&l.tcp.C)
 	l.pubConns.Store(int64(l.tcp.Conns()))
 	l.pubActive.Store(int64(l.tcp.Active()))
+	l.pubGauges.store(l.tcp)
 	l.pubDraining.Store(l.tcp.Draining())
 }
 

@@ -17,7 +17,7 @@ type Listing struct {
 	Listening []uint16 // TCP ports, sorted
 	Conns     int      // connections in the table, TIME-WAIT included
 	// ByState counts the connections by state (index: tcp.State).
-	ByState [tcp.TimeWait + 1]int
+	ByState [tcp.NumStates]int
 	// Entries are the connections, at most maxListed of them; More is
 	// how many were left out.
 	Entries []tcp.Info

@@ -414,6 +414,16 @@ type Stats struct {
 	RxMissed             uint64 // dropped by the device: RX ring full
 	RxErrors, TxErrors   uint64
 	RxNoMbuf             uint64 // RX mbuf allocation failures
+	// Queues are the per-queue counters of the first
+	// RTE_ETHDEV_QUEUE_STAT_CNTRS (16) queues, by queue; a driver that
+	// does not count per queue leaves them zero.
+	Queues []QueueStats
+}
+
+// QueueStats are one queue pair's device counters (rte_eth_stats q_*).
+type QueueStats struct {
+	RxPackets, TxPackets uint64
+	RxBytes, TxBytes     uint64
 }
 
 // Stats reads the device's counters.
@@ -422,12 +432,20 @@ func (p *Port) Stats() (Stats, error) {
 	if err := eal.Errno("rte_eth_stats_get", int(C.rte_eth_stats_get(C.uint16_t(p.ID), &s))); err != nil {
 		return Stats{}, err
 	}
-	return Stats{
+	st := Stats{
 		RxPackets: uint64(s.ipackets), TxPackets: uint64(s.opackets),
 		RxBytes: uint64(s.ibytes), TxBytes: uint64(s.obytes),
 		RxMissed: uint64(s.imissed), RxErrors: uint64(s.ierrors), TxErrors: uint64(s.oerrors),
 		RxNoMbuf: uint64(s.rx_nombuf),
-	}, nil
+	}
+	st.Queues = make([]QueueStats, min(len(p.queues), C.RTE_ETHDEV_QUEUE_STAT_CNTRS))
+	for i := range st.Queues {
+		st.Queues[i] = QueueStats{
+			RxPackets: uint64(s.q_ipackets[i]), TxPackets: uint64(s.q_opackets[i]),
+			RxBytes: uint64(s.q_ibytes[i]), TxBytes: uint64(s.q_obytes[i]),
+		}
+	}
+	return st, nil
 }
 
 // OffloadNames lists the checksum offloads in use, for the start-up summary.

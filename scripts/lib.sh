@@ -3,8 +3,9 @@
 # two-namespace test topology. Sourced, not run.
 
 # Packages every script and test needs: DPDK, the kernel's own network
-# tools used as peers, and packet capture.
-PMD_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 iputils-ping iputils-arping socat ethtool nftables tcpdump curl wrk openssl)
+# tools used as peers, packet capture, and Prometheus (TestMetrics scrapes
+# pmd with it).
+PMD_PACKAGES=(dpdk dpdk-dev libdpdk-dev pkg-config gcc iproute2 iputils-ping iputils-arping socat ethtool nftables tcpdump curl wrk openssl prometheus)
 
 pmd_install() {
 	local missing=()

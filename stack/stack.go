@@ -112,6 +112,7 @@ type Stack struct {
 	started time.Time
 	ctl     *controlServer
 	net     *socket.Net
+	metrics *metricsServer // the [metrics] endpoint, if served
 
 	portsMu     sync.Mutex // held while reading device counters and while closing the ports
 	portsClosed bool
@@ -161,6 +162,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (_ *Stack, err
 		if err := opts.Setup(s); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.startMetrics(); err != nil {
+		return nil, err
 	}
 	if err := s.startLcores(); err != nil {
 		return nil, err
@@ -665,6 +669,7 @@ func (s *Stack) teardown() error {
 	if len(s.eals) > 0 {
 		s.LogStats("final")
 	}
+	s.stopMetrics() // after the final counters, before the devices close
 	var errs []error
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		if err := s.closers[i](); err != nil {

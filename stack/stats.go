@@ -20,6 +20,8 @@ type Counters struct {
 	Lcores []LcoreCounters
 	Ports  []pmd.Stats // by port; a port whose device gave no stats is zero
 	Memory Memory
+	// Neighbours is the number of entries in the neighbour (ARP) table.
+	Neighbours int
 }
 
 // Memory is what the process holds: the Go heap and the packet buffers.
@@ -34,6 +36,11 @@ type LcoreCounters struct {
 	Engine engine.Counters
 	TCP    tcp.Counters
 	Conns  int // TCP connections in its table, TIME-WAIT included
+	// Gauges are its levels: TCP connections by state, TCP buffers held.
+	Gauges engine.Gauges
+	// Mbufs and MbufsFree are its pool's size and the mbufs in the pool
+	// and its caches (0 after teardown).
+	Mbufs, MbufsFree int
 }
 
 // Total sums the lcores' counters.
@@ -45,6 +52,13 @@ func (c Counters) Total() LcoreCounters {
 			t.TCP[i] += l.TCP[i]
 		}
 		t.Conns += l.Conns
+		for i, n := range l.Gauges.States {
+			t.Gauges.States[i] += n
+		}
+		t.Gauges.SendBuffers += l.Gauges.SendBuffers
+		t.Gauges.RecvBuffers += l.Gauges.RecvBuffers
+		t.Mbufs += l.Mbufs
+		t.MbufsFree += l.MbufsFree
 	}
 	return t
 }
@@ -56,7 +70,10 @@ func (s *Stack) Counters() Counters {
 	var c Counters
 	for _, l := range s.lcores {
 		tc, n := l.e.TCPCounters()
-		c.Lcores = append(c.Lcores, LcoreCounters{Engine: l.e.Counters(), TCP: tc, Conns: n})
+		c.Lcores = append(c.Lcores, LcoreCounters{Engine: l.e.Counters(), TCP: tc, Conns: n, Gauges: l.e.Gauges()})
+	}
+	if s.ecfg != nil {
+		c.Neighbours = s.ecfg.Neigh.Len()
 	}
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
@@ -68,9 +85,13 @@ func (s *Stack) Counters() Counters {
 		c.Ports = append(c.Ports, st)
 	}
 	if !s.portsClosed { // the pools are freed after the ports close
-		for _, p := range s.pools {
+		for i, p := range s.pools {
+			free := p.Available()
 			c.Memory.Mbufs += p.N
-			c.Memory.MbufsInUse += p.N - p.Available()
+			c.Memory.MbufsInUse += p.N - free
+			if i < len(c.Lcores) { // pool i is lcore i's
+				c.Lcores[i].Mbufs, c.Lcores[i].MbufsFree = p.N, free
+			}
 		}
 	}
 	c.Memory.GoHeap = goHeap()

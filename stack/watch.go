@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"reflect"
 	"time"
 
 	"github.com/pmdstack/pmd/engine"
@@ -30,7 +31,7 @@ func changed(a, b *Counters) bool {
 		}
 	}
 	for i := range a.Ports {
-		if a.Ports[i] != b.Ports[i] {
+		if !reflect.DeepEqual(a.Ports[i], b.Ports[i]) {
 			return true
 		}
 	}

@@ -24,6 +24,9 @@ const (
 	TimeWait
 )
 
+// NumStates is the number of states: Stack.States is indexed by State.
+const NumStates = int(TimeWait) + 1
+
 var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED",
 	"FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
 
@@ -40,6 +43,19 @@ func ParseState(s string) (State, bool) {
 		}
 	}
 	return 0, false
+}
+
+// setState moves c to st and keeps the stack's count of connections by
+// state (States) with it: a gauge read from outside the lcore costs an
+// increment per transition, not a walk of the table.
+func (c *Conn) setState(st State) {
+	if c.state != Closed {
+		c.s.states[c.state]--
+	}
+	if st != Closed {
+		c.s.states[st]++
+	}
+	c.state = st
 }
 
 // synchronized reports whether the state is past the handshake.
@@ -247,9 +263,9 @@ func (c *Conn) Write(b []byte) int {
 func (c *Conn) CloseWrite() {
 	switch c.state {
 	case SynReceived, Established:
-		c.state = FinWait1
+		c.setState(FinWait1)
 	case CloseWait:
-		c.state = LastAck
+		c.setState(LastAck)
 	case SynSent:
 		c.s.finish(c, nil)
 		return

@@ -92,5 +92,8 @@ var counterNames = [NumCounters]string{
 // String is the name used in logs and counter lines.
 func (c Counter) String() string { return counterNames[c] }
 
+// IsDrop reports whether c counts dropped segments.
+func (c Counter) IsDrop() bool { return c >= DropBadHeader && c < NumCounters }
+
 // Counters is a set of TCP counter values.
 type Counters [NumCounters]uint64

@@ -345,12 +345,26 @@ func (f *fixture) input(h Header) {
 	f.s.Input(f.id.Local, f.id.Remote, h, f.now)
 	f.s.Flush(f.now)
 	f.noteTS()
+	f.checkStates()
 }
 
 // flush ends a poll iteration in which the application acted.
 func (f *fixture) flush() {
 	f.s.Flush(f.now)
 	f.noteTS()
+	f.checkStates()
+}
+
+// checkStates compares the stack's count of connections by state, kept
+// at each transition, with a walk of the table: every step of every
+// fixture test checks it.
+func (f *fixture) checkStates() {
+	f.t.Helper()
+	var want [NumStates]int
+	f.s.Each(func(c *Conn) { want[c.State()]++ })
+	if got := f.s.States(); got != want {
+		f.t.Fatalf("States() = %v, the table holds %v", got, want)
+	}
 }
 
 // noteTS remembers the stack's latest TSval for the peer to echo.

@@ -122,7 +122,7 @@ func (s *Stack) listenInput(l *Listener, id FourTuple, seg *Segment, now int64) 
 	c.sndWnd = uint32(seg.Window) // never scaled in a SYN (RFC 7323 2.2)
 	c.maxSndWnd = c.sndWnd
 	c.sndWL1, c.sndWL2 = seg.Seq, c.iss
-	c.state = SynReceived
+	c.setState(SynReceived)
 	c.lastRecv = now
 	c.sendSYN(now)
 	s.C[PassiveOpens]++
@@ -149,7 +149,7 @@ func (s *Stack) cookieConn(l *Listener, id FourTuple, seg *Segment, mss uint16, 
 	c.maxSndWnd = c.sndWnd
 	c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
 	c.initCwnd()
-	c.state = Established
+	c.setState(Established)
 	c.lastRecv = now
 	s.C[PassiveOpens]++
 	c.open(now)
@@ -318,7 +318,7 @@ func (c *Conn) input(seg *Segment, now int64) {
 			c.s.C[ResetsSent]++
 			return
 		}
-		c.state = Established
+		c.setState(Established)
 		c.sndWnd = uint32(seg.Window) << c.sndShift
 		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
@@ -387,13 +387,13 @@ func (c *Conn) takeFin(now int64) {
 	c.markDirty()
 	switch c.state {
 	case SynReceived, Established:
-		c.state = CloseWait
+		c.setState(CloseWait)
 	case FinWait1:
 		if c.finAcked() {
 			c.finWaitFin(now)
 			return
 		}
-		c.state = Closing
+		c.setState(Closing)
 	case FinWait2:
 		c.finWaitFin(now)
 		return
@@ -502,7 +502,7 @@ func (c *Conn) synSentInput(seg *Segment, now int64) {
 		c.rttSample(now, seg)
 		c.tRtx = 0
 		c.retries = 0
-		c.state = Established
+		c.setState(Established)
 		c.sndWnd = uint32(seg.Window) // never scaled in a SYN (RFC 7323 2.2)
 		c.maxSndWnd = c.sndWnd
 		c.sndWL1, c.sndWL2 = seg.Seq, seg.Ack
@@ -532,7 +532,7 @@ func (c *Conn) synSentInput(seg *Segment, now int64) {
 		return
 	}
 	// Simultaneous open: SYN-RECEIVED, answer with SYN-ACK on our ISS.
-	c.state = SynReceived
+	c.setState(SynReceived)
 	c.sndWnd = uint32(seg.Window)
 	c.sndWL1, c.sndWL2 = seg.Seq, c.iss
 	c.sndNxt = c.iss
@@ -593,7 +593,7 @@ func (c *Conn) processAck(seg *Segment, now int64) bool {
 	switch c.state {
 	case FinWait1:
 		if c.finAcked() {
-			c.state = FinWait2
+			c.setState(FinWait2)
 		}
 	case Closing:
 		if c.finAcked() {
@@ -671,7 +671,7 @@ func (c *Conn) enterTimeWait(now int64) {
 	if c.state != TimeWait {
 		c.s.timeWaits++
 	}
-	c.state = TimeWait
+	c.setState(TimeWait)
 	c.tRtx, c.tPersist, c.tKeep, c.tDelack = 0, 0, 0, 0
 	c.tWait = now + int64(c.s.cfg.TimeWait)
 	c.tWaitSince = now
@@ -702,7 +702,7 @@ func (s *Stack) finish(c *Conn, err error) {
 		c.listener.synRcvd--
 		c.listener = nil
 	}
-	c.state = Closed
+	c.setState(Closed)
 	c.notifyClosed(err)
 	s.release(c)
 }

@@ -195,8 +195,9 @@ type Stack struct {
 	rotBuf    []byte    // for linearize: half a receive buffer, made on the first wrap
 	ctlID     FourTuple // the tuple of a segment sent outside a connection
 
-	timeWaits       int  // connections in TIME-WAIT, in the table
-	draining        bool // Drain ran: no listeners
+	timeWaits       int            // connections in TIME-WAIT, in the table
+	states          [NumStates]int // connections by state (setState); Closed is not counted
+	draining        bool           // Drain ran: no listeners
 	challengeTokens int
 	challengeRefill int64
 	cookieBuckets   *[cookieBuckets]tokenBucket // made on the first cookie
@@ -260,6 +261,16 @@ func (s *Stack) Conns() int { return s.conns.len() }
 // Active is the number of connections not in TIME-WAIT: those a drain
 // waits for.
 func (s *Stack) Active() int { return s.conns.len() - s.timeWaits }
+
+// States is the number of connections in each state, indexed by State;
+// Closed is always 0 (a closed connection has left the table).
+func (s *Stack) States() [NumStates]int { return s.states }
+
+// Buffers is the number of send and receive buffers held by connections;
+// each kind is bounded by Config.Buffers.
+func (s *Stack) Buffers() (send, recv int) {
+	return s.sndPool.made - len(s.sndPool.free), s.rcvPool.made - len(s.rcvPool.free)
+}
 
 // Drainer is implemented by a Handler that can end its connections early
 // when the stack drains: Drain is called once for each of its open
@@ -373,7 +384,7 @@ func (s *Stack) release(c *Conn) {
 	}
 	s.wheel.remove(c)
 	c.freeBuffers()
-	c.state = Closed
+	c.setState(Closed)
 	c.handler = nil
 	c.listener = nil
 	c.unread = 0
@@ -430,7 +441,7 @@ func (s *Stack) ConnectFrom(id FourTuple, h Handler, now int64) (*Conn, error) {
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
 	c.recover = c.iss     // RFC 6582 3.2 step 1
 	c.sndBase = c.iss + 1 // data written before the SYN-ACK, or a FIN, follows the SYN
-	c.state = SynSent
+	c.setState(SynSent)
 	c.active = true
 	c.sendSYN(now)
 	s.C[ActiveOpens]++

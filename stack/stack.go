@@ -162,6 +162,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (_ *Stack, err
 	if err := s.startLcores(); err != nil {
 		return nil, err
 	}
+	s.startTelemetry()
 	go s.control(ctx)
 	return s, nil
 }

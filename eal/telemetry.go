@@ -195,7 +195,7 @@ func (r *TelReply) Array(kind TelKind) *TelArray {
 // String makes the reply a single string (at most 8191 bytes; a longer
 // one ends in "...").
 func (r *TelReply) String(s string) {
-	s = telCut(s, telMaxSingleString)
+	s = telCut(telASCII(s), telMaxSingleString)
 	*r = TelReply{s: &s}
 }
 
@@ -227,6 +227,27 @@ func telCut(s string, n int) string {
 		k--
 	}
 	return s[:k] + "..."
+}
+
+// telASCII replaces what is not ASCII in s: DPDK 22.11 escapes the bytes
+// of a multi-byte character as if they were control characters, and its
+// JSON breaks ("125µs" came out as "125\v\rs"). A micro sign, which Go
+// prints in durations, becomes 'u'; anything else '?'.
+func telASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Map(func(r rune) rune {
+				switch {
+				case r < utf8.RuneSelf:
+					return r
+				case r == '\u00b5' || r == '\u03bc':
+					return 'u'
+				}
+				return '?'
+			}, s)
+		}
+	}
+	return s
 }
 
 // jsonStringLen is the length of s as a JSON string, quotes included, as
@@ -272,7 +293,7 @@ func (d *TelDict) fit(budget int) int {
 	cut := len(d.vals)
 	for i := range d.vals {
 		v := &d.vals[i]
-		v.s = telCut(v.s, TelMaxString)
+		v.s = telCut(telASCII(v.s), TelMaxString)
 		head := jsonStringLen(v.name) + 2 // name, colon, comma
 		left := budget - telNoteRoom - n - head
 		var l int
@@ -321,7 +342,7 @@ func (a *TelArray) fit(budget int) int {
 	cut := len(a.vals)
 	for i := range a.vals {
 		v := &a.vals[i]
-		v.s = telCut(v.s, TelMaxString)
+		v.s = telCut(telASCII(v.s), TelMaxString)
 		left := budget - n - 1
 		if a.kind == TelStrings {
 			left -= telNoteRoom

@@ -32,6 +32,18 @@ func TestTelCut(t *testing.T) {
 	}
 }
 
+func TestTelASCII(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"srtt=2ms", "srtt=2ms"},
+		{"srtt=125\u00b5s", "srtt=125us"},
+		{"caf\u00e9 \u4e16", "caf? ?"},
+	} {
+		if got := telASCII(tc.in); got != tc.want {
+			t.Errorf("telASCII(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestTelName(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"rx_packets", "rx_packets"},
@@ -119,6 +131,7 @@ func TestTelemetrySocket(t *testing.T) {
 			d.Int("neg", -5)
 			d.Str("params", params)
 			d.Str("quote", `say "hi"\`)
+			d.Str("micro", "125\u00b5s")
 			in := d.Dict("inner")
 			in.U64("x", 1)
 			in.Array("list", TelInts).Int(7)
@@ -180,7 +193,7 @@ func TestTelemetrySocket(t *testing.T) {
 	}
 
 	d, _ := ask("/pmdtest/dict,p1").(map[string]any)
-	want := `{"big":9223372036854775808,"inner":{"list":[7],"x":1},"neg":-5,"params":"p1","quote":"say \"hi\"\\"}`
+	want := `{"big":9223372036854775808,"inner":{"list":[7],"x":1},"micro":"125us","neg":-5,"params":"p1","quote":"say \"hi\"\\"}`
 	if got, _ := json.Marshal(d); string(got) != want {
 		t.Errorf("/pmdtest/dict,p1 = %s\nwant %s", got, want)
 	}

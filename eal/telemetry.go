@@ -192,9 +192,9 @@ func (r *TelReply) Array(kind TelKind) *TelArray {
 	return r.a
 }
 
-// String makes the reply a single string (at most 8191 bytes; a longer
+// Str makes the reply a single string (at most 8191 bytes; a longer
 // one ends in "...").
-func (r *TelReply) String(s string) {
+func (r *TelReply) Str(s string) {
 	s = telCut(telASCII(s), telMaxSingleString)
 	*r = TelReply{s: &s}
 }

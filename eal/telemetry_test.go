@@ -146,7 +146,7 @@ func TestTelemetrySocket(t *testing.T) {
 		},
 		"/pmdtest/err":   func(string, *TelReply) error { return errors.New("not now") },
 		"/pmdtest/panic": func(string, *TelReply) error { panic("boom") },
-		"/pmdtest/str":   func(_ string, r *TelReply) error { r.String("plain"); return nil },
+		"/pmdtest/str":   func(_ string, r *TelReply) error { r.Str("plain"); return nil },
 	}
 	for cmd, h := range handlers {
 		if err := RegisterTelemetry(cmd, "test command", h); err != nil {

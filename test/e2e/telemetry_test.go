@@ -226,6 +226,11 @@ func TestTelemetry(t *testing.T) {
 	}
 
 	out2 := p.stop(t)
+	defer func() {
+		if t.Failed() {
+			t.Logf("/pmd/stats: %v\ndpdk-telemetry.py: %s", stats, out)
+		}
+	}()
 	final := finalCounters(t, out2, "total")
 	finalTCP := finalCounters(t, out2, "tcp_total")
 	finalPort := finalCounters(t, out2, "port0")

@@ -118,7 +118,9 @@ func Cleanup() error {
 		return nil
 	}
 	state.up = false
-	return Errno("rte_eal_cleanup", int(C.rte_eal_cleanup()))
+	err := Errno("rte_eal_cleanup", int(C.rte_eal_cleanup()))
+	removeTelemetrySocket()
+	return err
 }
 
 // Lcore is a polling thread: a goroutine locked to an OS thread that is

@@ -169,6 +169,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (_ *Stack, err
 	if err := s.startLcores(); err != nil {
 		return nil, err
 	}
+	s.startTelemetry()
 	s.openControl()
 	go s.control(ctx)
 	return s, nil

@@ -500,3 +500,28 @@ func TestUDPHandlerPanic(t *testing.T) {
 	}
 	f.expectNoLeak()
 }
+
+// TestListingConcurrent: requests for a listing from several goroutines
+// before one poll are all answered by it.
+func TestListingConcurrent(t *testing.T) {
+	h := newHost(ourMAC, ourIP, []TCPService{{Port: 7, New: newEcho}})
+	got := make(chan (<-chan *Listing), 8)
+	for i := 0; i < 8; i++ {
+		go func() { got <- h.L.RequestListing() }()
+	}
+	var chs []<-chan *Listing
+	for i := 0; i < 8; i++ {
+		chs = append(chs, <-got)
+	}
+	h.L.Poll(int64(time.Second))
+	for i, ch := range chs {
+		select {
+		case ls := <-ch:
+			if len(ls.Listening) != 1 || ls.Listening[0] != 7 {
+				t.Errorf("request %d: listening on %v, want [7]", i, ls.Listening)
+			}
+		default:
+			t.Fatalf("request %d not answered", i)
+		}
+	}
+}

@@ -109,7 +109,7 @@ type Lcore struct {
 	udp     []UDPHandler
 	dgram   Datagram // the datagram being handled, reused
 
-	listReq atomic.Pointer[chan *Listing] // a listing asked for by RequestListing
+	listReq atomic.Pointer[listRequest] // listings asked for by RequestListing, newest first
 
 	steerTo, steerFrom []*spsc.Ring[steered] // by lcore ID; nil with one lcore
 	pubTCP             publishedTCP

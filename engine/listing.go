@@ -46,19 +46,32 @@ func (ls *Listing) Lines() []string {
 	return lines
 }
 
-// RequestListing asks the lcore for its listeners and connections; the
-// answer comes on the channel after its next poll. The lcore builds it on
-// its own thread, so nothing of the stack is read from outside.
-func (l *Lcore) RequestListing() <-chan *Listing {
-	ch := make(chan *Listing, 1)
-	l.listReq.Store(&ch)
-	return ch
+// listRequest is one pending RequestListing, linked to the ones before.
+type listRequest struct {
+	ch   chan *Listing
+	next *listRequest
 }
 
-// answerListing runs on the lcore when a listing was requested.
+// RequestListing asks the lcore for its listeners and connections; the
+// answer comes on the channel after its next poll. The lcore builds it on
+// its own thread, so nothing of the stack is read from outside. Any number
+// of goroutines may ask at once (a signal, the control socket, DPDK's
+// telemetry): each gets its own answer.
+func (l *Lcore) RequestListing() <-chan *Listing {
+	r := &listRequest{ch: make(chan *Listing, 1)}
+	for {
+		r.next = l.listReq.Load()
+		if l.listReq.CompareAndSwap(r.next, r) {
+			return r.ch
+		}
+	}
+}
+
+// answerListing runs on the lcore when listings were requested: one walk
+// of the table answers them all.
 func (l *Lcore) answerListing() {
-	p := l.listReq.Swap(nil)
-	if p == nil {
+	r := l.listReq.Swap(nil)
+	if r == nil {
 		return
 	}
 	ls := &Listing{Lcore: l.ID, Listening: l.tcp.Listeners(), Conns: l.tcp.Conns()}
@@ -71,5 +84,8 @@ func (l *Lcore) answerListing() {
 			ls.More++
 		}
 	})
-	*p <- ls
+	// The requesters only read it.
+	for ; r != nil; r = r.next {
+		r.ch <- ls
+	}
 }

@@ -14,14 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The endpoints of the metrics test, both on the loopback interface of
@@ -246,29 +243,6 @@ func (tp *topo) echoTransactions(n, size int) error {
 		}
 	}
 	return nil
-}
-
-// inNS runs fn on an OS thread that has entered namespace ns (as
-// inPeerNS): the sockets fn opens belong to ns.
-func inNS(ns string, fn func() error) error {
-	errc := make(chan error)
-	go func() {
-		// Not unlocked: the thread dies with this goroutine rather than
-		// return to the runtime in another namespace.
-		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
 
 // nsClient is an HTTP client whose connections are made in namespace ns,

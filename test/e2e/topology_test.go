@@ -119,13 +119,16 @@ func (tp *topo) peer(ctx context.Context, name string, args ...string) (string, 
 
 // inPeerNS runs fn on an OS thread that has entered the peer namespace;
 // sockets fn opens belong to that namespace and can be used from anywhere.
-func (tp *topo) inPeerNS(fn func() error) error {
+func (tp *topo) inPeerNS(fn func() error) error { return inNS(tp.peerNS, fn) }
+
+// inNS runs fn on an OS thread that has entered namespace ns.
+func inNS(ns string, fn func() error) error {
 	errc := make(chan error)
 	go func() {
 		// The thread is not unlocked: it dies with this goroutine rather
 		// than return to the runtime in the wrong namespace.
 		runtime.LockOSThread()
-		f, err := os.Open("/var/run/netns/" + tp.peerNS)
+		f, err := os.Open("/var/run/netns/" + ns)
 		if err != nil {
 			errc <- err
 			return

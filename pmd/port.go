@@ -407,6 +407,27 @@ func (p *Port) Link() (Link, error) {
 	return Link{Up: up != 0, SpeedMbps: uint32(speed), FullDuplex: duplex != 0}, nil
 }
 
+// StatField is one of Stats' counters by the name the counter lines, the
+// metrics, the control socket and telemetry use, with what it counts.
+type StatField struct {
+	Name string
+	Help string
+	Get  func(*Stats) uint64
+}
+
+// StatFields are Stats' counters (Queues aside), in the order they are
+// printed: the one list of their names.
+var StatFields = []StatField{
+	{"rx_packets", "Packets the device received.", func(s *Stats) uint64 { return s.RxPackets }},
+	{"tx_packets", "Packets the device sent.", func(s *Stats) uint64 { return s.TxPackets }},
+	{"rx_bytes", "Bytes the device received.", func(s *Stats) uint64 { return s.RxBytes }},
+	{"tx_bytes", "Bytes the device sent.", func(s *Stats) uint64 { return s.TxBytes }},
+	{"rx_missed", "Packets the device dropped because its RX ring was full.", func(s *Stats) uint64 { return s.RxMissed }},
+	{"rx_errors", "Erroneous packets the device received.", func(s *Stats) uint64 { return s.RxErrors }},
+	{"tx_errors", "Packets the device failed to send.", func(s *Stats) uint64 { return s.TxErrors }},
+	{"rx_nombuf", "RX mbuf allocation failures of the device.", func(s *Stats) uint64 { return s.RxNoMbuf }},
+}
+
 // Stats are the device's counters (rte_eth_stats).
 type Stats struct {
 	RxPackets, TxPackets uint64

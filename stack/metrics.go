@@ -34,25 +34,6 @@ const (
 	tcpDrop       = "tcp_drop_" // TCP drop counters: pmd_tcp_drops_total{reason}
 )
 
-// portStat is one of the device counters of pmd.Stats, named as in the
-// counter lines (scope=portN).
-type portStat struct {
-	name string
-	help string
-	get  func(*pmd.Stats) uint64
-}
-
-var portStats = []portStat{
-	{"rx_packets", "Packets the device received.", func(s *pmd.Stats) uint64 { return s.RxPackets }},
-	{"tx_packets", "Packets the device sent.", func(s *pmd.Stats) uint64 { return s.TxPackets }},
-	{"rx_bytes", "Bytes the device received.", func(s *pmd.Stats) uint64 { return s.RxBytes }},
-	{"tx_bytes", "Bytes the device sent.", func(s *pmd.Stats) uint64 { return s.TxBytes }},
-	{"rx_missed", "Packets the device dropped because its RX ring was full.", func(s *pmd.Stats) uint64 { return s.RxMissed }},
-	{"rx_errors", "Erroneous packets the device received.", func(s *pmd.Stats) uint64 { return s.RxErrors }},
-	{"tx_errors", "Packets the device failed to send.", func(s *pmd.Stats) uint64 { return s.TxErrors }},
-	{"rx_nombuf", "RX mbuf allocation failures of the device.", func(s *pmd.Stats) uint64 { return s.RxNoMbuf }},
-}
-
 // queueStat is one of the per-queue device counters of pmd.QueueStats.
 type queueStat struct {
 	name string
@@ -83,7 +64,7 @@ type collector struct {
 	mbufs     *prometheus.Desc
 	mbufsFree *prometheus.Desc
 	mbufsUsed *prometheus.Desc
-	port      []*prometheus.Desc // by portStats
+	port      []*prometheus.Desc // by pmd.StatFields
 	queue     []*prometheus.Desc // by queueStats
 	neigh     *prometheus.Desc
 	goHeap    *prometheus.Desc
@@ -116,8 +97,8 @@ func newCollector(read func() Counters) *collector {
 				fmt.Sprintf("The lcore's %s counter (README, Counters).", i), lcore, nil)
 		}
 	}
-	for _, ps := range portStats {
-		c.port = append(c.port, prometheus.NewDesc(metricsPrefix+"port_"+ps.name+"_total", ps.help, []string{"port"}, nil))
+	for _, ps := range pmd.StatFields {
+		c.port = append(c.port, prometheus.NewDesc(metricsPrefix+"port_"+ps.Name+"_total", ps.Help, []string{"port"}, nil))
 	}
 	for _, qs := range queueStats {
 		c.queue = append(c.queue, prometheus.NewDesc(metricsPrefix+"port_queue_"+qs.name+"_total", qs.help, []string{"port", "queue"}, nil))
@@ -184,8 +165,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for pi := range cs.Ports {
 		p := &cs.Ports[pi]
 		pl := strconv.Itoa(pi)
-		for i, ps := range portStats {
-			counter(c.port[i], ps.get(p), pl)
+		for i, ps := range pmd.StatFields {
+			counter(c.port[i], ps.Get(p), pl)
 		}
 		for q := range p.Queues {
 			ql := strconv.Itoa(q)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pmdstack/pmd/engine"
+	"github.com/pmdstack/pmd/pmd"
 	"github.com/pmdstack/pmd/tcp"
 )
 
@@ -31,16 +32,10 @@ type LcoreSnapshot struct {
 
 // PortSnapshot is one port's device counters.
 type PortSnapshot struct {
-	Port      int    `json:"port"`
-	Device    string `json:"device"`
-	RxPackets uint64 `json:"rx_packets"`
-	TxPackets uint64 `json:"tx_packets"`
-	RxBytes   uint64 `json:"rx_bytes"`
-	TxBytes   uint64 `json:"tx_bytes"`
-	RxMissed  uint64 `json:"rx_missed"`
-	RxErrors  uint64 `json:"rx_errors"`
-	TxErrors  uint64 `json:"tx_errors"`
-	RxNoMbuf  uint64 `json:"rx_nombuf"`
+	Port   int    `json:"port"`
+	Device string `json:"device"`
+	// Counters are pmd.StatFields by name (rx_packets, rx_missed, ...).
+	Counters map[string]uint64 `json:"counters"`
 }
 
 // MemorySnapshot is Memory with the counter lines' names.
@@ -62,9 +57,11 @@ func (s *Stack) Snapshot() Snapshot {
 	t := c.Total()
 	snap.Total = lcoreSnapshot(-1, &t)
 	for i, st := range c.Ports {
-		snap.Ports = append(snap.Ports, PortSnapshot{Port: i, Device: s.cfg.Ports[i].Device,
-			RxPackets: st.RxPackets, TxPackets: st.TxPackets, RxBytes: st.RxBytes, TxBytes: st.TxBytes,
-			RxMissed: st.RxMissed, RxErrors: st.RxErrors, TxErrors: st.TxErrors, RxNoMbuf: st.RxNoMbuf})
+		ps := PortSnapshot{Port: i, Device: s.cfg.Ports[i].Device, Counters: make(map[string]uint64, len(pmd.StatFields))}
+		for _, f := range pmd.StatFields {
+			ps.Counters[f.Name] = f.Get(&st)
+		}
+		snap.Ports = append(snap.Ports, ps)
 	}
 	return snap
 }

@@ -165,8 +165,11 @@ func (s *Stack) logStats(msg string, c *Counters) {
 	}
 	s.log.Info(msg, tcpAttrs("tcp_total", &t.TCP, t.Conns)...)
 	for i, st := range c.Ports {
-		s.log.Info(msg, "scope", "port"+strconv.Itoa(i), "rx_packets", st.RxPackets, "tx_packets", st.TxPackets,
-			"rx_missed", st.RxMissed, "rx_errors", st.RxErrors, "tx_errors", st.TxErrors, "rx_nombuf", st.RxNoMbuf)
+		attrs := []any{"scope", "port" + strconv.Itoa(i)}
+		for _, f := range pmd.StatFields {
+			attrs = append(attrs, f.Name, f.Get(&st))
+		}
+		s.log.Info(msg, attrs...)
 	}
 	s.log.Info(msg, "scope", "memory", "go_heap_bytes", c.Memory.GoHeap, "mbufs_in_use", c.Memory.MbufsInUse, "mbufs", c.Memory.Mbufs)
 }

@@ -159,14 +159,9 @@ func (s *Stack) telPorts(params string, r *eal.TelReply) error {
 }
 
 func telPort(d *eal.TelDict, st pmd.Stats) {
-	d.U64("rx_packets", st.RxPackets)
-	d.U64("tx_packets", st.TxPackets)
-	d.U64("rx_bytes", st.RxBytes)
-	d.U64("tx_bytes", st.TxBytes)
-	d.U64("rx_missed", st.RxMissed)
-	d.U64("rx_errors", st.RxErrors)
-	d.U64("tx_errors", st.TxErrors)
-	d.U64("rx_nombuf", st.RxNoMbuf)
+	for _, f := range pmd.StatFields {
+		d.U64(f.Name, f.Get(&st))
+	}
 }
 
 func (s *Stack) telConns(params string, r *eal.TelReply) error {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pmdstack/pmd/config"
+	"github.com/pmdstack/pmd/pmd"
 	"github.com/pmdstack/pmd/stack"
 )
 
@@ -326,7 +327,11 @@ func printStats(w io.Writer, prev, cur *stack.Snapshot) {
 	}
 	tw.Flush()
 	for _, p := range cur.Ports {
-		fmt.Fprintf(w, "port %d %s: rx %d tx %d missed %d errors %d/%d nombuf %d\n", p.Port, p.Device, p.RxPackets, p.TxPackets, p.RxMissed, p.RxErrors, p.TxErrors, p.RxNoMbuf)
+		line := fmt.Sprintf("port %d %s:", p.Port, p.Device)
+		for _, f := range pmd.StatFields {
+			line += fmt.Sprintf(" %s=%d", f.Name, p.Counters[f.Name])
+		}
+		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "memory: go heap %d MiB, mbufs %d of %d in use\n", cur.Memory.GoHeap>>20, cur.Memory.MbufsInUse, cur.Memory.Mbufs)
 	if nz := nonZeroDrops(cur.Total.Counters); nz != "" {

@@ -47,6 +47,7 @@ type Config struct {
 	RSS      RSS
 	Ports    []Port
 	Services []Service
+	Routes   []Route
 	Log      Log
 	Metrics  Metrics
 	Control  Control
@@ -99,6 +100,9 @@ type Port struct {
 	Device string
 	// Address is our host address with the on-link prefix length.
 	Address netip.Prefix
+	// Addresses are further addresses of ours on the link, each with its
+	// network's prefix length (the same network as Address, or another).
+	Addresses []netip.Prefix
 	// Gateway is the next hop for other networks; the zero Addr if none.
 	Gateway netip.Addr
 	// Queues is the number of RX/TX queue pairs, resolved to len(lcores).

@@ -389,6 +389,18 @@ func TestErrors(t *testing.T) {
 		{"metrics no port", base + "[metrics]\nlisten = \"127.0.0.1\"\n", "metrics.listen", "expected an address and port"},
 		{"metrics port 0", base + "[metrics]\nlisten = \"127.0.0.1:0\"\n", "metrics.listen", "other than 0"},
 		{"control relative", base + "[control]\nsocket = \"pmd.sock\"\n", "control.socket", "absolute path"},
+		// addresses, [[route]].
+		{"addresses network", inPort(`addresses = ["198.18.5.0/24"]`), "port[0].addresses[0]", "network address of 198.18.5.0/24"},
+		{"addresses twice", inPort(`addresses = ["198.18.0.1/24"]`), "port[0].addresses[0]", "is also port[0].address"},
+		{"addresses not a list", inPort(`addresses = "198.18.5.1/24"`), "port[0].addresses", "expected an array"},
+		{"route host bits", base + "[[route]]\nprefix = \"10.1.2.3/8\"\nvia = \"198.18.0.9\"\n", "route[0].prefix", "expected the network, 10.0.0.0/8"},
+		{"route via off-link", base + "[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"198.19.0.9\"\n", "route[0].via", "none of the ports' networks"},
+		{"route via ours", base + "[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"198.18.0.1\"\n", "route[0].via", "our own address"},
+		{"route twice", base + "[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"198.18.0.9\"\n[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"198.18.0.8\"\n", "route[1].prefix", "also route[0]'s"},
+		{"route default and gateway", inPort(`gateway = "198.18.0.254"`) + "[[route]]\nprefix = \"0.0.0.0/0\"\nvia = \"198.18.0.9\"\n", "route[0].prefix", "port[0].gateway's route already"},
+		{"route unknown key", base + "[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"198.18.0.9\"\nmetric = 1\n", "route[0].metric", "unknown key"},
+		{"route no via", base + "[[route]]\nprefix = \"10.0.0.0/8\"\n", "route[0].via", "required"},
+
 		{"control too long", base + "[control]\nsocket = \"/" + strings.Repeat("x", 120) + "\"\n", "control.socket", "at most 107 bytes"},
 
 		// [engine].
@@ -672,5 +684,26 @@ func TestTCPStackConfig(t *testing.T) {
 	off.DelayedAck = 0
 	if c := off.Stack(1460); !c.NoDelayedAck {
 		t.Errorf("delayed_ack 0s: %+v", c)
+	}
+}
+
+// TestRoutes: further addresses and routes parse, and each route finds
+// the port whose network holds its next hop.
+func TestRoutes(t *testing.T) {
+	doc := eal0 + port0 + "addresses = [\"198.18.5.1/24\"]\n" + "[[port]]\ndevice = \"net_tap1\"\naddress = \"198.19.0.1/16\"\n" +
+		"[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"198.19.0.9\"\n[[route]]\nprefix = \"0.0.0.0/0\"\nvia = \"198.18.5.9\"\n"
+	c, err := Parse("t.toml", []byte(doc), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Ports[0].Addresses) != 1 || c.Ports[0].Addresses[0] != netip.MustParsePrefix("198.18.5.1/24") {
+		t.Errorf("addresses %v", c.Ports[0].Addresses)
+	}
+	want := []Route{
+		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Via: netip.MustParseAddr("198.19.0.9"), Port: 1},
+		{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("198.18.5.9"), Port: 0},
+	}
+	if !slices.Equal(c.Routes, want) {
+		t.Errorf("routes %+v, want %+v", c.Routes, want)
 	}
 }

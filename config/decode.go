@@ -326,7 +326,7 @@ func (t table) tables(k string) []table {
 // decode fills c from the document, starting from the defaults.
 func (d *decoder) decode(c *Config, raw map[string]any) {
 	root := table{d: d, m: raw}
-	root.known("eal", "engine", "arp", "tcp", "rss", "port", "service", "log", "metrics", "control")
+	root.known("eal", "engine", "arp", "tcp", "rss", "port", "service", "log", "metrics", "control", "route")
 
 	c.EAL = EAL{Hugepages: true}
 	eal := root.sub("eal")
@@ -376,6 +376,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 	d.decodeTCP(c, root)
 	d.decodeRSS(c, root)
 	d.decodeOps(c, root)
+	d.decodeRoutes(c, root)
 
 	for _, pt := range root.tables("port") {
 		c.Ports = append(c.Ports, d.port(pt))
@@ -387,7 +388,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 
 func (d *decoder) port(t table) Port {
 	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true, PcapLimitMB: 1024, PcapStart: true}
-	t.known("device", "address", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous",
+	t.known("device", "address", "addresses", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous",
 		"pcap", "pcap_snaplen", "pcap_limit_mb", "pcap_start", "faults")
 	if !t.str("device", &p.Device) {
 		d.fail(t.key("device"), `required: a PCI address ("0000:01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0")`)
@@ -400,6 +401,7 @@ func (d *decoder) port(t table) Port {
 		p.Address = d.address(t.key("address"), s)
 		addrOK = !d.bad(t.key("address"))
 	}
+	d.addresses(t, &p)
 	// A gateway is judged against the address, so only against a good one.
 	if t.str("gateway", &s) && !d.bad(t.key("gateway")) {
 		p.Gateway = d.gateway(t.key("gateway"), s)

@@ -50,6 +50,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateTCP(c)
 	d.validateRSS(c)
 	d.validateOps(c)
+	d.validateRoutes(c)
 	if !d.bad(c.sizeKeys()...) {
 		d.validateMemory(c)
 	}

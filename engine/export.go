@@ -7,9 +7,9 @@ import "github.com/pmdstack/pmd/ipv4"
 // It reports false when no interface leads there. Safe from any goroutine:
 // it reads only the shared configuration.
 func (l *Lcore) SourceAddr(remote ipv4.Addr) (ipv4.Addr, bool) {
-	port, _, ok := l.Route(remote)
+	port, hop, ok := l.Route(remote)
 	if !ok {
 		return 0, false
 	}
-	return l.cfg.Ifaces[port].Prefix.Addr, true
+	return l.cfg.Ifaces[port].AddrFor(hop), true
 }

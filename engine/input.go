@@ -47,12 +47,12 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 		l.drop(q, b, DropARPBad)
 		return
 	}
-	if a.TargetAddr() != ifc.Prefix.Addr {
+	if !ifc.Owns(a.TargetAddr()) {
 		l.drop(q, b, DropARPNotOurs)
 		return
 	}
 	sender := a.SenderAddr()
-	if sender != 0 && ifc.Prefix.Contains(sender) && !a.SenderMAC().IsMulticast() {
+	if sender != 0 && ifc.onLink(sender) && !a.SenderMAC().IsMulticast() {
 		if !l.learn.Push(Learned{Addr: sender, MAC: a.SenderMAC()}) {
 			l.c[DropLearnFull]++
 		} else if l.cfg.Learned != nil {
@@ -89,14 +89,14 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		l.drop(q, b, DropIPChecksum)
 		return
 	}
-	if ip.Dst() != ifc.Prefix.Addr {
+	if !ifc.Owns(ip.Dst()) {
 		l.drop(q, b, DropIPNotOurs)
 		return
 	}
 	// Never answer a source that cannot be a single host (RFC 1122
 	// 3.2.1.3), nor one that claims our own address (a "land" attack:
 	// the answer would come back to us as a new packet).
-	if src := ip.Src(); src == 0 || src.IsBroadcast() || src.IsMulticast() || src == ifc.Prefix.Broadcast() || src>>24 == 127 || src == ifc.Prefix.Addr {
+	if src := ip.Src(); src == 0 || src.IsBroadcast() || src.IsMulticast() || ifc.isBroadcast(src) || src>>24 == 127 || ifc.Owns(src) {
 		l.drop(q, b, DropIPBadSource)
 		return
 	}

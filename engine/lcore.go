@@ -21,12 +21,15 @@ import (
 
 // Iface is one port as the stack sees it: link and IPv4 addresses.
 type Iface struct {
-	Name    string
-	MAC     ipv4.MAC
-	Prefix  ipv4.Prefix // our address and its network
-	Gateway ipv4.Addr   // 0: none
-	MTU     int         // IPv4 packet bytes; 0: 1500
-	index   int         // position in Config.Ifaces
+	Name   string
+	MAC    ipv4.MAC
+	Prefix ipv4.Prefix // our address and its network
+	// Addrs are our further addresses on the link, each with its
+	// network (Prefix's or another).
+	Addrs   []ipv4.Prefix
+	Gateway ipv4.Addr // 0: none
+	MTU     int       // IPv4 packet bytes; 0: 1500
+	index   int       // position in Config.Ifaces
 }
 
 // TCPService is a service listening on a TCP port: New makes its handler
@@ -56,7 +59,10 @@ const (
 
 // Config is shared, read-only, by every lcore.
 type Config struct {
-	Ifaces     []Iface
+	Ifaces []Iface
+	// Routes are the static routes ([[route]]); Route takes the longest
+	// prefix among them and the interfaces' networks.
+	Routes     []Route
 	UDP        []UDPService
 	Idle       Idle
 	IdleAfter  int

@@ -22,7 +22,7 @@ func (l *Lcore) fragmentationNeeded(ifc *Iface, q dev.Queue, b dev.Buf, ip ipv4.
 		return
 	}
 	hl := quoted.HeaderLen()
-	if hl < ipLen || len(quoted) < hl+8 || quoted.Protocol() != ipv4.ProtoTCP || quoted.Src() != ifc.Prefix.Addr {
+	if hl < ipLen || len(quoted) < hl+8 || quoted.Protocol() != ipv4.ProtoTCP || !ifc.Owns(quoted.Src()) {
 		l.drop(q, b, DropICMPType) // about something else than our TCP: not ours to act on
 		return
 	}

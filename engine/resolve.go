@@ -20,20 +20,94 @@ type pendingPkt struct {
 // Route chooses the interface and next hop for dst: the interface whose
 // prefix holds dst, or else the one with a gateway.
 func (l *Lcore) Route(dst ipv4.Addr) (port int, hop ipv4.Addr, ok bool) {
-	gw := -1
+	bits := -1
 	for i := range l.cfg.Ifaces {
 		ifc := &l.cfg.Ifaces[i]
-		if ifc.Prefix.Contains(dst) {
-			return i, dst, true
+		if ifc.Prefix.Contains(dst) && ifc.Prefix.Bits > bits {
+			port, hop, bits = i, dst, ifc.Prefix.Bits
 		}
-		if ifc.Gateway != 0 && gw < 0 {
-			gw = i
+		for _, p := range ifc.Addrs {
+			if p.Contains(dst) && p.Bits > bits {
+				port, hop, bits = i, dst, p.Bits
+			}
 		}
 	}
-	if gw < 0 {
-		return 0, 0, false
+	for _, r := range l.cfg.Routes {
+		if r.Prefix.Contains(dst) && r.Prefix.Bits > bits {
+			port, hop, bits = r.Port, r.Via, r.Prefix.Bits
+		}
 	}
-	return gw, l.cfg.Ifaces[gw].Gateway, true
+	if bits >= 0 {
+		return port, hop, true
+	}
+	for i := range l.cfg.Ifaces {
+		if gw := l.cfg.Ifaces[i].Gateway; gw != 0 {
+			return i, gw, true
+		}
+	}
+	return 0, 0, false
+}
+
+// Route is a static route: the network Prefix through the neighbour Via
+// on interface Port.
+type Route struct {
+	Prefix ipv4.Prefix
+	Via    ipv4.Addr
+	Port   int
+}
+
+// Owns reports whether a is one of our addresses on the interface.
+func (ifc *Iface) Owns(a ipv4.Addr) bool {
+	if a == ifc.Prefix.Addr {
+		return true
+	}
+	for _, p := range ifc.Addrs {
+		if a == p.Addr {
+			return true
+		}
+	}
+	return false
+}
+
+// onLink reports whether a is in one of the interface's networks.
+func (ifc *Iface) onLink(a ipv4.Addr) bool {
+	if ifc.Prefix.Contains(a) {
+		return true
+	}
+	for _, p := range ifc.Addrs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// isBroadcast reports whether a is the broadcast address of one of the
+// interface's networks.
+func (ifc *Iface) isBroadcast(a ipv4.Addr) bool {
+	if a == ifc.Prefix.Broadcast() {
+		return true
+	}
+	for _, p := range ifc.Addrs {
+		if a == p.Broadcast() {
+			return true
+		}
+	}
+	return false
+}
+
+// AddrFor is our address to use toward the neighbour hop: the one whose
+// network holds it, else the first.
+func (ifc *Iface) AddrFor(hop ipv4.Addr) ipv4.Addr {
+	if ifc.Prefix.Contains(hop) {
+		return ifc.Prefix.Addr
+	}
+	for _, p := range ifc.Addrs {
+		if p.Contains(hop) {
+			return p.Addr
+		}
+	}
+	return ifc.Prefix.Addr
 }
 
 // SendIPv4 transmits a frame whose IPv4 packet (from byte 14 on) is built,
@@ -124,7 +198,7 @@ func (l *Lcore) requestARP(port int, hop ipv4.Addr) {
 	data = data[:frameLen]
 	clear(data)
 	ipv4.EthernetRepr{Dst: ipv4.BroadcastMAC, Src: ifc.MAC, Type: ipv4.EtherTypeARP}.Encode(data)
-	ipv4.ARPRepr{Op: ipv4.ARPRequest, SenderMAC: ifc.MAC, SenderAddr: ifc.Prefix.Addr, TargetAddr: hop}.Encode(data[ethLen:])
+	ipv4.ARPRepr{Op: ipv4.ARPRequest, SenderMAC: ifc.MAC, SenderAddr: ifc.AddrFor(hop), TargetAddr: hop}.Encode(data[ethLen:])
 	l.c[ARPRequestsOut]++
 	l.send(q, b, frameLen, 0)
 }

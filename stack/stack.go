@@ -223,7 +223,15 @@ func (s *Stack) setup() error {
 		}
 		addr, _ := ipv4.AddrFromNetip(pc.Address.Addr())
 		gw, _ := ipv4.AddrFromNetip(pc.Gateway)
-		ecfg.Ifaces = append(ecfg.Ifaces, engine.Iface{Name: p.Name, MAC: p.MAC, Prefix: ipv4.Prefix{Addr: addr, Bits: pc.Address.Bits()}, Gateway: gw, MTU: pc.MTU})
+		ifc := engine.Iface{Name: p.Name, MAC: p.MAC, Prefix: ipv4.Prefix{Addr: addr, Bits: pc.Address.Bits()}, Gateway: gw, MTU: pc.MTU}
+		for _, a := range pc.Addresses {
+			ifc.Addrs = append(ifc.Addrs, ipv4.Prefix{Addr: ipv4.AddrFrom4(a.Addr().As4()), Bits: a.Bits()})
+		}
+		ecfg.Ifaces = append(ecfg.Ifaces, ifc)
+	}
+	for _, r := range cfg.Routes {
+		via, _ := ipv4.AddrFromNetip(r.Via)
+		ecfg.Routes = append(ecfg.Routes, engine.Route{Prefix: ipv4.Prefix{Addr: ipv4.AddrFrom4(r.Prefix.Addr().As4()), Bits: r.Prefix.Bits()}, Via: via, Port: r.Port})
 	}
 	for i := range cfg.EAL.Lcores {
 		s.lcores = append(s.lcores, &Lcore{id: i, st: s})

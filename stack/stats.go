@@ -203,9 +203,15 @@ func (s *Stack) summary() {
 		s.log.Info("port", "port", i, "device", p.Devargs, "driver", p.Info.Driver, "mac", p.MAC.String(),
 			"address", pc.Address.String(), "gateway", gatewayString(pc), "queues", pc.Queues,
 			"rx_desc", pc.RxDesc, "tx_desc", pc.TxDesc, "mtu", pc.MTU, "offloads", p.OffloadNames(), "link", link.String())
+		if len(pc.Addresses) > 0 {
+			s.log.Info("port addresses", "port", i, "addresses", fmt.Sprint(pc.Addresses))
+		}
 		for _, n := range p.Notes {
 			s.log.Info("port note", "port", i, "device", p.Devargs, "note", n)
 		}
+	}
+	for _, r := range cfg.Routes {
+		s.log.Info("route", "prefix", r.Prefix.String(), "via", r.Via.String(), "port", r.Port)
 	}
 	if len(cfg.EAL.Lcores) > 1 {
 		s.log.Info("flow ownership", "key", cfg.RSS.Key, "reta_size", cfg.RSS.RETASize, "lcores", len(cfg.EAL.Lcores),

@@ -116,6 +116,10 @@ type Port struct {
 	// as the kernel does on loopback and veth.
 	TrustedLink bool
 	Promiscuous bool
+	// Exception, if set, is the devargs of a kernel interface (net_tap,
+	// net_virtio_user) that gets the traffic pmd does not serve, and
+	// whose traffic goes out of this port.
+	Exception string
 	// Pcap, if set, records the port's frames to this file (one file per
 	// queue when there are several: name-qN.ext), cut to PcapSnaplen bytes
 	// (0: whole frames), up to PcapLimitMB MiB per file.

@@ -388,7 +388,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 
 func (d *decoder) port(t table) Port {
 	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true, PcapLimitMB: 1024, PcapStart: true}
-	t.known("device", "address", "addresses", "gateway", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous",
+	t.known("device", "address", "addresses", "gateway", "exception", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous",
 		"pcap", "pcap_snaplen", "pcap_limit_mb", "pcap_start", "faults")
 	if !t.str("device", &p.Device) {
 		d.fail(t.key("device"), `required: a PCI address ("0000:01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0")`)
@@ -409,6 +409,7 @@ func (d *decoder) port(t table) Port {
 			d.checkGateway(t.key("gateway"), p.Gateway, p.Address)
 		}
 	}
+	t.str("exception", &p.Exception)
 	t.integer("queues", &p.Queues)
 	t.integer("rx_desc", &p.RxDesc)
 	t.integer("tx_desc", &p.TxDesc)

@@ -57,6 +57,9 @@ func (c *Config) PoolMbufs() int {
 	n := 4*c.Engine.Burst*len(c.Ports) + c.Engine.MbufCache + c.ARP.Pending + 1024
 	for _, p := range c.Ports {
 		n += p.RxDesc + p.TxDesc
+		if p.Exception != "" {
+			n += 2*ExceptionDesc + 4*c.Engine.Burst
+		}
 	}
 	m := 1
 	for m-1 < n {
@@ -64,6 +67,10 @@ func (c *Config) PoolMbufs() int {
 	}
 	return m - 1
 }
+
+// ExceptionDesc is the descriptors of each queue of an exception path's
+// kernel interface (port.exception), in each direction.
+const ExceptionDesc = 512
 
 // MbufDataRoom is the data room of each mbuf: headroom plus the largest
 // frame of any port, at least the DPDK default of 2048.

@@ -51,6 +51,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateRSS(c)
 	d.validateOps(c)
 	d.validateRoutes(c)
+	d.checkException(c)
 	if !d.bad(c.sizeKeys()...) {
 		d.validateMemory(c)
 	}

@@ -26,6 +26,9 @@ func (l *Lcore) input(i int, q dev.Queue, b dev.Buf, data []byte, meta dev.RxMet
 	}
 	ifc := &l.cfg.Ifaces[i]
 	if dst := eth.Dst(); dst != ifc.MAC && !dst.IsBroadcast() {
+		if dst.IsMulticast() && l.toKernel(i, b, len(data)) {
+			return
+		}
 		l.drop(q, b, DropEthNotOurs)
 		return
 	}
@@ -35,7 +38,9 @@ func (l *Lcore) input(i int, q dev.Queue, b dev.Buf, data []byte, meta dev.RxMet
 	case ipv4.EtherTypeARP:
 		l.inputARP(ifc, q, b, eth)
 	default:
-		l.drop(q, b, DropEthType)
+		if !l.toKernel(i, b, len(data)) {
+			l.drop(q, b, DropEthType)
+		}
 	}
 }
 
@@ -48,7 +53,9 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 		return
 	}
 	if !ifc.Owns(a.TargetAddr()) {
-		l.drop(q, b, DropARPNotOurs)
+		if !l.toKernel(ifc.index, b, len(eth)) {
+			l.drop(q, b, DropARPNotOurs)
+		}
 		return
 	}
 	sender := a.SenderAddr()
@@ -72,7 +79,10 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 		l.send(q, b, len(eth), 0)
 	case ipv4.ARPReply:
 		l.c[ARPRepliesIn]++
-		q.Free(b)
+		// A kernel that shares our address may have asked too.
+		if !l.toKernel(ifc.index, b, len(eth)) {
+			q.Free(b)
+		}
 	default:
 		l.drop(q, b, DropARPBad)
 	}
@@ -90,7 +100,9 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		return
 	}
 	if !ifc.Owns(ip.Dst()) {
-		l.drop(q, b, DropIPNotOurs)
+		if !l.toKernel(ifc.index, b, ethLen+len(ip)) {
+			l.drop(q, b, DropIPNotOurs)
+		}
 		return
 	}
 	// Never answer a source that cannot be a single host (RFC 1122
@@ -119,8 +131,11 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 				return
 			}
 		}
-		l.inputTCP(q, b, ip, meta, now)
+		l.inputTCP(ifc.index, q, b, ip, meta, now)
 	default:
+		if l.toKernel(ifc.index, b, ethLen+len(ip)) {
+			return
+		}
 		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPProtocolUnreachable, DropIPProto, now)
 	}
 }
@@ -161,7 +176,9 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 	l.c[UDPIn]++
 	k := l.udpPort[u.DstPort()]
 	if k == 0 {
-		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPPortUnreachable, DropUDPNoPort, now)
+		if !l.toKernel(ifc.index, b, ethLen+len(ip)) {
+			l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPPortUnreachable, DropUDPNoPort, now)
+		}
 		return
 	}
 	d := &l.dgram

@@ -118,6 +118,7 @@ type Lcore struct {
 	listReq atomic.Pointer[listRequest] // listings asked for by RequestListing, newest first
 
 	steerTo, steerFrom []*spsc.Ring[steered] // by lcore ID; nil with one lcore
+	exc                []dev.Queue           // by port: the kernel interface's queue (exception.go); nil for none
 	pubTCP             publishedTCP
 	pubConns           atomic.Int64
 	pubActive          atomic.Int64 // connections not in TIME-WAIT
@@ -227,6 +228,9 @@ func (l *Lcore) Poll(now int64) int {
 	}
 	if l.steerFrom != nil {
 		work += l.drainSteered(now)
+	}
+	if l.exc != nil {
+		work += l.fromKernel()
 	}
 	for _, a := range l.apps {
 		a.Poll(l, now)

@@ -104,7 +104,7 @@ func (l *Lcore) drainSteered(now int64) int {
 			l.fragmentationNeeded(&l.cfg.Ifaces[s.port], l.queues[s.port], s.b, s.ip, ipv4.ICMP(s.ip.Payload()), s.meta)
 			continue
 		}
-		l.inputTCP(l.queues[s.port], s.b, s.ip, s.meta, now)
+		l.inputTCP(s.port, l.queues[s.port], s.b, s.ip, s.meta, now)
 	}
 }
 
@@ -122,6 +122,11 @@ func (l *Lcore) Stopped() {
 	}
 	for _, q := range l.queues {
 		q.Flush()
+	}
+	for _, q := range l.exc {
+		if q != nil {
+			q.Flush()
+		}
 	}
 	l.publish()
 }

@@ -111,10 +111,16 @@ func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 
 // inputTCP verifies the checksum (unless the device did) and hands the
 // segment to the lcore's TCP, which copies what it keeps.
-func (l *Lcore) inputTCP(q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta, now int64) {
+func (l *Lcore) inputTCP(port int, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta, now int64) {
 	seg := tcp.Header(ip.Payload())
 	if !(meta.L4Cksum == ipv4.RxCksumGood || meta.L4Cksum == ipv4.RxCksumUnknown && seg.ChecksumValid(ip.Src(), ip.Dst())) {
 		l.drop(q, b, DropTCPChecksum)
+		return
+	}
+	// With an exception path, what no connection or listener of ours
+	// takes is the kernel's (its own connections from an address it
+	// shares with us), not answered with a reset.
+	if l.exc != nil && len(seg) >= 4 && !l.tcp.Claims(ip.Dst(), ip.Src(), seg.DstPort(), seg.SrcPort()) && l.toKernel(port, b, ethLen+len(ip)) {
 		return
 	}
 	l.tcp.Input(ip.Dst(), ip.Src(), seg, now)

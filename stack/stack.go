@@ -94,16 +94,19 @@ func (l *Lcore) Connect(remote netip.AddrPort, h tcp.Handler) (*tcp.Conn, error)
 
 // Stack is a running pmd: DPDK, the ports, the lcores and their services.
 type Stack struct {
-	cfg    *config.Config
-	opts   Options
-	log    *slog.Logger
-	ecfg   *engine.Config
-	pools  []*eal.Mempool
-	ports  []*pmd.Port
-	lcores []*Lcore
-	eals   []*eal.Lcore
-	stop   atomic.Bool // set: the lcores stop polling
-	eal    bool
+	cfg   *config.Config
+	opts  Options
+	log   *slog.Logger
+	ecfg  *engine.Config
+	pools []*eal.Mempool
+	ports []*pmd.Port
+	// excPorts are the kernel interfaces of the exception paths
+	// (port.exception), not counted among the ports
+	excPorts []*pmd.Port
+	lcores   []*Lcore
+	eals     []*eal.Lcore
+	stop     atomic.Bool // set: the lcores stop polling
+	eal      bool
 	// wrappers of device queues (fault injectors, captures), in the order
 	// made: closed from the last, once the lcores have stopped
 	closers []func() error
@@ -229,6 +232,22 @@ func (s *Stack) setup() error {
 		}
 		ecfg.Ifaces = append(ecfg.Ifaces, ifc)
 	}
+	// The kernel interfaces of the exception paths, with the port's MAC,
+	// so that the kernel's traffic leaves the port as the port's.
+	excs := make([]*pmd.Port, len(s.ports))
+	for i, pc := range cfg.Ports {
+		if pc.Exception == "" {
+			continue
+		}
+		p, err := openException(cfg, i, s.ports[i].MAC, s.pools)
+		if p != nil {
+			s.excPorts = append(s.excPorts, p)
+			excs[i] = p
+		}
+		if err != nil {
+			return err
+		}
+	}
 	for _, r := range cfg.Routes {
 		via, _ := ipv4.AddrFromNetip(r.Via)
 		ecfg.Routes = append(ecfg.Routes, engine.Route{Prefix: ipv4.Prefix{Addr: ipv4.AddrFrom4(r.Prefix.Addr().As4()), Bits: r.Prefix.Bits()}, Via: via, Port: r.Port})
@@ -263,12 +282,22 @@ func (s *Stack) setup() error {
 			qs[j] = q
 		}
 		el := engine.NewLcore(i, ecfg, qs)
+		for j, p := range excs {
+			if p != nil {
+				el.SetException(j, p.Queue(i))
+			}
+		}
 		wrap(el)
 		els = append(els, el)
 	}
 	engine.Join(els)
 	for _, p := range s.ports {
 		if err := p.Start(prss); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.excPorts {
+		if err := p.Start(nil); err != nil {
 			return err
 		}
 	}
@@ -562,6 +591,26 @@ func openPort(cfg *config.Config, i int, pools []*eal.Mempool, prss *pmd.RSS) (*
 	return p, nil
 }
 
+// openException opens port i's kernel interface with a queue pair per
+// lcore (each lcore carries its own share of the exception traffic) and
+// the port's MAC unless the devargs give one.
+func openException(cfg *config.Config, i int, mac ipv4.MAC, pools []*eal.Mempool) (*pmd.Port, error) {
+	key := fmt.Sprintf("%s: port[%d].exception", cfg.File, i)
+	devargs := cfg.Ports[i].Exception
+	if !strings.Contains(devargs, ",mac=") {
+		devargs += ",mac=" + mac.String()
+	}
+	p, err := pmd.Open(devargs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	n := len(cfg.EAL.Lcores)
+	if err := p.Configure(pmd.Config{Queues: n, RxDesc: config.ExceptionDesc, TxDesc: config.ExceptionDesc, MTU: cfg.Ports[i].MTU, Burst: cfg.Engine.Burst, Pools: pools}); err != nil {
+		return p, fmt.Errorf("%s: %w", key, err)
+	}
+	return p, nil
+}
+
 // wrapQueue puts the port's capture and fault injector, if configured,
 // around queue i: the capture next to the device, so that it records the
 // wire's side of the faults, as tcpdump on the link would.
@@ -687,7 +736,7 @@ func (s *Stack) teardown() error {
 	}
 	s.portsMu.Lock()
 	s.portsClosed = true
-	for _, p := range s.ports {
+	for _, p := range append(s.ports, s.excPorts...) {
 		if err := p.Close(); err != nil {
 			errs = append(errs, err)
 		}

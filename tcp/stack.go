@@ -582,3 +582,12 @@ func (s *Stack) Listeners() []uint16 {
 	}
 	return ps
 }
+
+// Claims reports whether a segment to local:lport from remote:rport would
+// reach a connection or a listener, rather than be answered with a reset.
+func (s *Stack) Claims(local, remote ipv4.Addr, lport, rport uint16) bool {
+	if s.listeners[lport] != nil {
+		return true
+	}
+	return s.conns.get(FourTuple{Local: local, Remote: remote, LocalPort: lport, RemotePort: rport}) != nil
+}

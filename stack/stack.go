@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -600,11 +601,14 @@ func openException(cfg *config.Config, i int, mac ipv4.MAC, pools []*eal.Mempool
 	if !strings.Contains(devargs, ",mac=") {
 		devargs += ",mac=" + mac.String()
 	}
+	n := len(cfg.EAL.Lcores)
+	if strings.HasPrefix(devargs, "net_virtio_user") && !strings.Contains(devargs, ",queues=") {
+		devargs += ",queues=" + strconv.Itoa(n) // virtio-user offers one queue pair unless told
+	}
 	p, err := pmd.Open(devargs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	n := len(cfg.EAL.Lcores)
 	if err := p.Configure(pmd.Config{Queues: n, RxDesc: config.ExceptionDesc, TxDesc: config.ExceptionDesc, MTU: cfg.Ports[i].MTU, Burst: cfg.Engine.Burst, Pools: pools}); err != nil {
 		return p, fmt.Errorf("%s: %w", key, err)
 	}

@@ -101,7 +101,7 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		return
 	}
 	if ip.IsFragment() {
-		l.drop(q, b, DropIPFragment)
+		l.inputFragment(ifc, q, b, eth.Src(), ip, meta, now)
 		return
 	}
 	switch ip.Protocol() {
@@ -160,8 +160,12 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPPortUnreachable, DropUDPNoPort, now)
 		return
 	}
+	room := udpRoom(eth, ip, ifc.MTU)
+	if l.isFrag(q) {
+		room = fragRoom(eth) // a reply as long as the request at least: sent as fragments
+	}
 	d := &l.dgram
-	*d = Datagram{Src: ip.Src(), Dst: ip.Dst(), SrcPort: u.SrcPort(), DstPort: u.DstPort(), Payload: u.Payload(), room: udpRoom(eth, ip, ifc.MTU), reply: -1}
+	*d = Datagram{Src: ip.Src(), Dst: ip.Dst(), SrcPort: u.SrcPort(), DstPort: u.DstPort(), Payload: u.Payload(), room: room, reply: -1}
 	if !l.callUDP(l.udp[k-1], d) {
 		l.c[UDPHandlerPanics]++
 		q.Free(b)
@@ -219,6 +223,10 @@ func (l *Lcore) emitReply(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 	}
 	eth.SetDst(eth.Src())
 	eth.SetSrc(ifc.MAC)
+	if ipLen+n > ifc.mtu() || l.isFrag(q) {
+		l.sendSplit(ifc, q, b, eth[:ethLen+ipLen+n], o)
+		return
+	}
 	l.send(q, b, ethLen+ipLen+n, o.WithL3Len(ipLen))
 }
 

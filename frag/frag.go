@@ -42,6 +42,15 @@ type Config struct {
 	Seed uint64
 }
 
+// DefaultConfig is the bounds pmd uses unless configured otherwise: 30 s
+// to complete a datagram (RFC 1122 3.3.2 suggests 60 to 120 s; Linux's
+// 30 s halves what a flood of fragments that never complete can hold),
+// 256 datagrams in progress, 128 fragments each (a datagram of 65,535
+// bytes over a 576-byte path is 119), and 4 MiB of buffers.
+func DefaultConfig() Config {
+	return Config{Timeout: 30 * time.Second, Datagrams: 256, Fragments: 128, Memory: 4 << 20}
+}
+
 // MinMemory is the least Config.Memory that holds one datagram of the
 // largest size.
 func MinMemory(headroom int) int { return headroom + MaxPayload }

@@ -34,6 +34,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateServices(c)
 	d.validateTCP(c)
 	d.validateRSS(c)
+	d.validateIP(c)
 	d.validateOps(c)
 	if d.err == nil {
 		d.validateMemory(c)

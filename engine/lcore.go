@@ -5,6 +5,7 @@
 package engine
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -153,7 +154,9 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 	l.tcpOut.l = l
 	if fc := cfg.Frag.Config; fc.Datagrams > 0 {
 		fc.Headroom = ethLen + ipLen
-		fc.Seed ^= uint64(id+1) * 0x9e3779b97f4a7c15
+		if fc.Seed == 0 {
+			fc.Seed = rand.Uint64() // unknown to senders: they cannot choose colliding datagrams
+		}
 		l.reasm = frag.New(fc)
 		l.fq.l = l
 	}

@@ -358,3 +358,40 @@ func TestFragSteering(t *testing.T) {
 	}
 	h.checkOwnership(t)
 }
+
+// TestFragFlood: a flood of fragments with random identifications, none
+// ever completed, while fragmented echoes are served: the flood evicts
+// only datagrams older than the legitimate ones' round trip, memory stays
+// within its bound, and the bounds' counters say what was dropped.
+func TestFragFlood(t *testing.T) {
+	f := newFragFixture(t, 1500, ipv4.ChecksumCaps{})
+	rng := rand.New(rand.NewPCG(4, 4))
+	served := 0
+	for round := range 200 {
+		var frames [][]byte
+		for range 50 {
+			id := uint16(rng.Uint32())
+			junk := fragmentFrames(ipPacket(peerIP, ourIP, ipv4.ProtoUDP, id, make([]byte, 3000+rng.IntN(60000))), 1500)
+			frames = append(frames, junk[rng.IntN(len(junk)-1)+1]) // never fragment 0: no ICMP back
+		}
+		data := randomBytes(uint64(round), 3000)
+		frames = append(frames, fragmentFrames(ipPacket(peerIP, ourIP, ipv4.ProtoUDP, uint16(round), udpDatagram(peerIP, ourIP, 4000, 7, data)), 1500)...)
+		got := reassembleSent(t, f.run(frames...), 1500, ipv4.ProtoUDP)
+		if len(got) == 1 && bytes.Equal(ipv4.UDP(got[0]).Payload(), data) {
+			served++
+		}
+		f.now += int64(time.Millisecond)
+		if m := f.l.reasm.MemoryUsed(); m > 1<<20 {
+			t.Fatalf("reassembly holds %d bytes, over its 1 MiB", m)
+		}
+	}
+	f.l.publish()
+	c := f.l.c
+	t.Logf("served %d of 200; frags in %d, full %d, memory %d", served, c[IPFragsIn], c[DropFragFull], c[DropFragMemory])
+	if served != 200 || c[DropFragFull]+c[DropFragMemory] == 0 {
+		t.Errorf("served %d of 200 echoes; drop_frag_full %d drop_frag_memory %d", served, c[DropFragFull], c[DropFragMemory])
+	}
+	if n := f.q.InUse(); n != 0 {
+		t.Errorf("%d buffers not returned", n)
+	}
+}

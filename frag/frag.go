@@ -91,8 +91,9 @@ type Datagram struct {
 	// Buf holds Config.Headroom bytes for the caller, then the Len bytes
 	// of payload; its capacity reaches the end of the buffer, so the
 	// caller may build an answer in place.
-	Buf []byte
-	Len int
+	Buf  []byte
+	Len  int
+	slot int32
 }
 
 // Payload is the datagram's payload.
@@ -297,12 +298,10 @@ func (r *Reassembler) Lend(d *Datagram) *atomic.Bool {
 }
 
 func (r *Reassembler) slotOf(d *Datagram) int32 {
-	for i := range r.slots {
-		if &r.slots[i].d == d {
-			return int32(i)
-		}
+	if d.slot < 0 || int(d.slot) >= len(r.slots) || &r.slots[d.slot].d != d {
+		panic("frag: a datagram not of this reassembler")
 	}
-	panic("frag: a datagram not of this reassembler")
+	return d.slot
 }
 
 // reclaim releases the lent buffers given back.
@@ -366,7 +365,7 @@ func (r *Reassembler) create(k Key, now int64) (int32, bool) {
 	i := r.free[len(r.free)-1]
 	r.free = r.free[:len(r.free)-1]
 	s := &r.slots[i]
-	s.d = Datagram{Key: k}
+	s.d = Datagram{Key: k, slot: i}
 	s.deadline = now + int64(r.cfg.Timeout)
 	s.total, s.got, s.end, s.nquote = -1, 0, 0, 0
 	s.spans = s.spans[:0]

@@ -51,6 +51,7 @@ type Config struct {
 	Log      Log
 	Metrics  Metrics
 	Control  Control
+	IP       IP // [ip]: fragment reassembly (frag.go)
 	// File is the name the configuration was loaded from; errors found
 	// later (CheckHost) name it too.
 	File string

@@ -87,6 +87,7 @@ func TestMinimalDefaults(t *testing.T) {
 		},
 		ARP:     ARP{Timeout: 60 * time.Second, Entries: 1024, Retry: time.Second, Tries: 3, Pending: 512},
 		TCP:     defaultTCP(),
+		IP:      defaultIP(),
 		RSS:     RSS{Key: "symmetric", RETASize: 128},
 		Log:     Log{Level: "info", Format: "text"},
 		Control: Control{Socket: DefaultControlSocket},
@@ -216,6 +217,7 @@ func TestFull(t *testing.T) {
 		Log:     Log{Level: "debug", Format: "json"},
 		Metrics: Metrics{Listen: "127.0.0.1:9470"},
 		Control: Control{Socket: "/tmp/pmd-test.sock"},
+		IP:      defaultIP(),
 		Ports: []Port{{
 			Device:      "0000:3b:00.1,rxq_pkt_len=2",
 			Address:     netip.MustParsePrefix("10.0.0.2/31"),

@@ -326,7 +326,7 @@ func (t table) tables(k string) []table {
 // decode fills c from the document, starting from the defaults.
 func (d *decoder) decode(c *Config, raw map[string]any) {
 	root := table{d: d, m: raw}
-	root.known("eal", "engine", "arp", "tcp", "rss", "port", "service", "log", "metrics", "control", "route")
+	root.known("eal", "engine", "arp", "tcp", "rss", "port", "service", "log", "metrics", "control", "route", "ip")
 
 	c.EAL = EAL{Hugepages: true}
 	eal := root.sub("eal")
@@ -375,6 +375,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 
 	d.decodeTCP(c, root)
 	d.decodeRSS(c, root)
+	d.decodeIP(c, root)
 	d.decodeOps(c, root)
 	d.decodeRoutes(c, root)
 

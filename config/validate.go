@@ -49,6 +49,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateServices(c)
 	d.validateTCP(c)
 	d.validateRSS(c)
+	d.validateIP(c)
 	d.validateOps(c)
 	d.validateRoutes(c)
 	d.checkException(c)

@@ -28,11 +28,16 @@ const (
 	UDPHandlerPanics // UDP handler calls that panicked (contained: the datagram dropped)
 	HTTPRequests
 	HTTPBadRequests
-	SteeredOut      // TCP packets handed to the lcore that owns their flow
-	SteeredIn       // TCP packets taken from other lcores
-	RSSHashMatch    // device hashes equal to ours
-	RSSHashMismatch // device hashes that differ
-	PcapSkipped     // frames a capture (port.pcap) did not record: its file was full or unwritable
+	SteeredOut       // TCP packets and fragments handed to the lcore that owns their flow or datagram
+	SteeredIn        // TCP packets and fragments taken from other lcores
+	IPFragsIn        // fragments received for reassembly (each also ends as part of a datagram or in a drop_frag_ counter)
+	IPReassembled    // datagrams reassembled and delivered
+	IPFragsOut       // fragments sent
+	IPFragmented     // datagrams sent as fragments
+	ICMPTimeExceeded // ICMP time exceeded (fragment reassembly) sent
+	RSSHashMatch     // device hashes equal to ours
+	RSSHashMismatch  // device hashes that differ
+	PcapSkipped      // frames a capture (port.pcap) did not record: its file was full or unwritable
 	// The exception path (port.exception): frames handed to the kernel,
 	// and frames the kernel sent out of the port.
 	ExceptionToKernel
@@ -52,7 +57,17 @@ const (
 	DropIPChecksum
 	DropIPNotOurs
 	DropIPBadSource
-	DropIPFragment
+	DropIPFragment // fragments, with reassembly off
+	// Reassembly: fragments dropped on their own, then datagrams dropped
+	// with the fragments they held.
+	DropFragDuplicate
+	DropFragBad
+	DropFragOverlap
+	DropFragTooBig
+	DropFragTooMany
+	DropFragFull
+	DropFragMemory
+	DropFragTimeout
 	DropIPProto
 	DropICMPBad
 	DropICMPChecksum
@@ -96,6 +111,11 @@ var counterNames = [NumCounters]string{
 	HTTPBadRequests:     "http_bad_requests",
 	SteeredOut:          "steered_out",
 	SteeredIn:           "steered_in",
+	IPFragsIn:           "ip_frags_in",
+	IPReassembled:       "ip_reassembled",
+	IPFragsOut:          "ip_frags_out",
+	IPFragmented:        "ip_fragmented",
+	ICMPTimeExceeded:    "icmp_time_exceeded_out",
 	RSSHashMatch:        "rss_hash_match",
 	RSSHashMismatch:     "rss_hash_mismatch",
 	PcapSkipped:         "pcap_skipped",
@@ -115,6 +135,14 @@ var counterNames = [NumCounters]string{
 	DropIPNotOurs:       "drop_ip_not_ours",
 	DropIPBadSource:     "drop_ip_bad_source",
 	DropIPFragment:      "drop_ip_fragment",
+	DropFragDuplicate:   "drop_frag_duplicate",
+	DropFragBad:         "drop_frag_bad",
+	DropFragOverlap:     "drop_frag_overlap",
+	DropFragTooBig:      "drop_frag_too_big",
+	DropFragTooMany:     "drop_frag_too_many",
+	DropFragFull:        "drop_frag_full",
+	DropFragMemory:      "drop_frag_memory",
+	DropFragTimeout:     "drop_frag_timeout",
 	DropIPProto:         "drop_ip_proto",
 	DropICMPBad:         "drop_icmp_bad",
 	DropICMPChecksum:    "drop_icmp_checksum",

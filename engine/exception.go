@@ -23,10 +23,15 @@ func (l *Lcore) SetException(port int, q dev.Queue) {
 	l.exc[port] = q
 }
 
-// toKernel hands an unserved frame of port i to the kernel; false if the
-// port has no exception path (the caller drops or answers it then).
-func (l *Lcore) toKernel(i int, b dev.Buf, n int) bool {
+// toKernel hands an unserved frame of port i, received on q, to the
+// kernel; false if the port has no exception path (the caller drops or
+// answers it then). A datagram reassembled from fragments is not in a
+// buffer of the device's: it is not handed over.
+func (l *Lcore) toKernel(i int, q dev.Queue, b dev.Buf, n int) bool {
 	if i >= len(l.exc) || l.exc[i] == nil {
+		return false
+	}
+	if _, ok := q.(*fragQueue); ok {
 		return false
 	}
 	l.c[ExceptionToKernel]++

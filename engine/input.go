@@ -26,7 +26,7 @@ func (l *Lcore) input(i int, q dev.Queue, b dev.Buf, data []byte, meta dev.RxMet
 	}
 	ifc := &l.cfg.Ifaces[i]
 	if dst := eth.Dst(); dst != ifc.MAC && !dst.IsBroadcast() {
-		if dst.IsMulticast() && l.toKernel(i, b, len(data)) {
+		if dst.IsMulticast() && l.toKernel(i, q, b, len(data)) {
 			return
 		}
 		l.drop(q, b, DropEthNotOurs)
@@ -38,7 +38,7 @@ func (l *Lcore) input(i int, q dev.Queue, b dev.Buf, data []byte, meta dev.RxMet
 	case ipv4.EtherTypeARP:
 		l.inputARP(ifc, q, b, eth)
 	default:
-		if !l.toKernel(i, b, len(data)) {
+		if !l.toKernel(i, q, b, len(data)) {
 			l.drop(q, b, DropEthType)
 		}
 	}
@@ -53,7 +53,7 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 		return
 	}
 	if !ifc.Owns(a.TargetAddr()) {
-		if !l.toKernel(ifc.index, b, len(eth)) {
+		if !l.toKernel(ifc.index, q, b, len(eth)) {
 			l.drop(q, b, DropARPNotOurs)
 		}
 		return
@@ -80,7 +80,7 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 	case ipv4.ARPReply:
 		l.c[ARPRepliesIn]++
 		// A kernel that shares our address may have asked too.
-		if !l.toKernel(ifc.index, b, len(eth)) {
+		if !l.toKernel(ifc.index, q, b, len(eth)) {
 			q.Free(b)
 		}
 	default:
@@ -100,7 +100,7 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		return
 	}
 	if !ifc.Owns(ip.Dst()) {
-		if !l.toKernel(ifc.index, b, ethLen+len(ip)) {
+		if !l.toKernel(ifc.index, q, b, ethLen+len(ip)) {
 			l.drop(q, b, DropIPNotOurs)
 		}
 		return
@@ -113,7 +113,7 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		return
 	}
 	if ip.IsFragment() {
-		l.drop(q, b, DropIPFragment)
+		l.inputFragment(ifc, q, b, eth.Src(), ip, meta, now)
 		return
 	}
 	switch ip.Protocol() {
@@ -133,7 +133,7 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		}
 		l.inputTCP(ifc.index, q, b, ip, meta, now)
 	default:
-		if l.toKernel(ifc.index, b, ethLen+len(ip)) {
+		if l.toKernel(ifc.index, q, b, ethLen+len(ip)) {
 			return
 		}
 		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPProtocolUnreachable, DropIPProto, now)
@@ -176,13 +176,17 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 	l.c[UDPIn]++
 	k := l.udpPort[u.DstPort()]
 	if k == 0 {
-		if !l.toKernel(ifc.index, b, ethLen+len(ip)) {
+		if !l.toKernel(ifc.index, q, b, ethLen+len(ip)) {
 			l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPPortUnreachable, DropUDPNoPort, now)
 		}
 		return
 	}
+	room := udpRoom(eth, ip, ifc.MTU)
+	if l.isFrag(q) {
+		room = fragRoom(eth) // a reply as long as the request at least: sent as fragments
+	}
 	d := &l.dgram
-	*d = Datagram{Src: ip.Src(), Dst: ip.Dst(), SrcPort: u.SrcPort(), DstPort: u.DstPort(), Payload: u.Payload(), room: udpRoom(eth, ip, ifc.MTU), reply: -1}
+	*d = Datagram{Src: ip.Src(), Dst: ip.Dst(), SrcPort: u.SrcPort(), DstPort: u.DstPort(), Payload: u.Payload(), room: room, reply: -1}
 	if !l.callUDP(l.udp[k-1], d) {
 		l.c[UDPHandlerPanics]++
 		q.Free(b)
@@ -240,6 +244,10 @@ func (l *Lcore) emitReply(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 	}
 	eth.SetDst(eth.Src())
 	eth.SetSrc(ifc.MAC)
+	if ipLen+n > ifc.mtu() || l.isFrag(q) {
+		l.sendSplit(ifc, q, b, eth[:ethLen+ipLen+n], o)
+		return
+	}
 	l.send(q, b, ethLen+ipLen+n, o.WithL3Len(ipLen))
 }
 

@@ -5,6 +5,7 @@
 package engine
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pmdstack/pmd/dev"
+	"github.com/pmdstack/pmd/frag"
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/rss"
 	"github.com/pmdstack/pmd/spsc"
@@ -81,6 +83,8 @@ type Config struct {
 	TCPServices []TCPService
 	// Owner maps a TCP flow to the lcore that owns it; nil with one lcore.
 	Owner *rss.Owner
+	// Frag is IPv4 reassembly's; the zero value drops fragments.
+	Frag FragConfig
 }
 
 // Learned is a neighbour seen by an lcore, for the single writer of the
@@ -113,7 +117,9 @@ type Lcore struct {
 	// lookup per datagram without a map.
 	udpPort *[65536]uint8
 	udp     []UDPHandler
-	dgram   Datagram // the datagram being handled, reused
+	dgram   Datagram          // the datagram being handled, reused
+	reasm   *frag.Reassembler // nil: fragments are dropped
+	fq      fragQueue         // a reassembled datagram as the input paths see it
 
 	listReq atomic.Pointer[listRequest] // listings asked for by RequestListing, newest first
 
@@ -154,6 +160,14 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 		l.caps = append(l.caps, q.Caps())
 	}
 	l.tcpOut.l = l
+	if fc := cfg.Frag.Config; fc.Datagrams > 0 {
+		fc.Headroom = ethLen + ipLen
+		if fc.Seed == 0 {
+			fc.Seed = rand.Uint64() // unknown to senders: they cannot choose colliding datagrams
+		}
+		l.reasm = frag.New(fc)
+		l.fq.l = l
+	}
 	tc := cfg.TCP
 	if cfg.Owner != nil {
 		tc.Owns = l.ownsFlow // active opens pick ports whose replies come home
@@ -235,6 +249,9 @@ func (l *Lcore) Poll(now int64) int {
 	for _, a := range l.apps {
 		a.Poll(l, now)
 	}
+	if l.reasm != nil {
+		l.expireFrags(now)
+	}
 	l.tcp.Advance(now) // timers, then everything input, timers and apps queued
 	if l.listReq.Load() != nil {
 		l.answerListing()
@@ -259,6 +276,9 @@ func (l *Lcore) publish() {
 	}
 	l.c[DropTxFull], l.c[DropMultiSeg], l.c[PcapSkipped] = qs.TxFull, qs.MultiSeg, qs.PcapSkipped
 	l.c[FaultDropped], l.c[FaultDuplicated], l.c[FaultReordered], l.c[FaultCorrupted] = qs.FaultDropped, qs.FaultDuplicated, qs.FaultReordered, qs.FaultCorrupted
+	if l.reasm != nil {
+		l.publishFrag()
+	}
 	l.pub.store(&l.c)
 	l.pubTCP.store(&l.tcp.C)
 	l.pubConns.Store(int64(l.tcp.Conns()))

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 
 	"github.com/pmdstack/pmd/dev"
 	"github.com/pmdstack/pmd/ipv4"
@@ -9,12 +10,18 @@ import (
 )
 
 // steered is a TCP packet handed by the lcore that received it to the
-// lcore that owns its flow.
+// lcore that owns its flow, or a fragment to the lcore that reassembles
+// its datagram (frag, with its link source), or a reassembled TCP segment
+// lent to the owner of its flow (lent: no mbuf, the buffer is the
+// reassembling lcore's until the owner stores false).
 type steered struct {
 	port int
 	b    dev.Buf
 	ip   ipv4.IPv4
 	meta dev.RxMeta
+	frag bool
+	mac  ipv4.MAC
+	lent *atomic.Bool
 }
 
 // SteerRing bounds the packets in flight between two lcores.
@@ -100,11 +107,16 @@ func (l *Lcore) drainSteered(now int64) int {
 			return n
 		}
 		l.c[SteeredIn]++
-		if s.ip.Protocol() == ipv4.ProtoICMP { // about one of our TCP flows
+		switch {
+		case s.lent != nil:
+			l.inputLent(s, now)
+		case s.frag:
+			l.inputFragment(&l.cfg.Ifaces[s.port], l.queues[s.port], s.b, s.mac, s.ip, s.meta, now)
+		case s.ip.Protocol() == ipv4.ProtoICMP: // about one of our TCP flows
 			l.fragmentationNeeded(&l.cfg.Ifaces[s.port], l.queues[s.port], s.b, s.ip, ipv4.ICMP(s.ip.Payload()), s.meta)
-			continue
+		default:
+			l.inputTCP(s.port, l.queues[s.port], s.b, s.ip, s.meta, now)
 		}
-		l.inputTCP(s.port, l.queues[s.port], s.b, s.ip, s.meta, now)
 	}
 }
 
@@ -117,6 +129,11 @@ func (l *Lcore) Stopped() {
 		s, ok := l.popSteered(&from)
 		if !ok {
 			break
+		}
+		if s.lent != nil {
+			s.lent.Store(false)
+			l.c[DropSteerStopped]++
+			continue
 		}
 		l.drop(l.queues[s.port], s.b, DropSteerStopped)
 	}

@@ -120,7 +120,7 @@ func (l *Lcore) inputTCP(port int, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta de
 	// With an exception path, what no connection or listener of ours
 	// takes is the kernel's (its own connections from an address it
 	// shares with us), not answered with a reset.
-	if l.exc != nil && len(seg) >= 4 && !l.tcp.Claims(ip.Dst(), ip.Src(), seg.DstPort(), seg.SrcPort()) && l.toKernel(port, b, ethLen+len(ip)) {
+	if l.exc != nil && len(seg) >= 4 && !l.tcp.Claims(ip.Dst(), ip.Src(), seg.DstPort(), seg.SrcPort()) && l.toKernel(port, q, b, ethLen+len(ip)) {
 		return
 	}
 	l.tcp.Input(ip.Dst(), ip.Src(), seg, now)

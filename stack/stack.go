@@ -272,6 +272,7 @@ func (s *Stack) setup() error {
 		}
 	}
 	ecfg.TCP = TCPConfig(cfg)
+	ecfg.Frag = engine.FragConfig{Config: cfg.IP.Frag(), TimeExceeded: cfg.IP.FragTimeExceeded}
 	var els []*engine.Lcore
 	for i := range cfg.EAL.Lcores {
 		qs := make([]dev.Queue, len(s.ports))

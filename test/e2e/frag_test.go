@@ -60,7 +60,7 @@ func udpEchoSizes(tp *topo, sizes []int, seed uint64) error {
 // longer than the device's 2,048-byte frames arrives truncated and is
 // dropped (drop_ip_bad). So this test covers pmd's fragmentation on
 // transmit and datagrams up to 1,900 bytes; pmd's reassembly is covered
-// by the engine's and frag's tests.
+// by TestReassembly (on net_tap) and the engine's and frag's tests.
 func TestFragEcho(t *testing.T) {
 	for _, mtu := range []int{1500, 576} {
 		t.Run(strconv.Itoa(mtu), func(t *testing.T) {

@@ -34,9 +34,11 @@ pmd_docker_image() {
 # What DPDK and pmd need in a container. Not --privileged (this machine's
 # engine refuses it): the capabilities used (namespaces, veth, raw sockets,
 # locked memory, pinned threads), /proc/sys writable for the namespaces'
-# sysctls, and the host's hugepages.
+# sysctls, the TUN device (net_tap: the exception path and the reassembly
+# tests) and the host's hugepages.
 PMD_DOCKER_RUN=(
 	--cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW --cap-add IPC_LOCK --cap-add SYS_NICE
+	--device /dev/net/tun
 	--security-opt systempaths=unconfined --security-opt seccomp=unconfined --security-opt apparmor=unconfined
 	-v /dev/hugepages:/dev/hugepages
 )

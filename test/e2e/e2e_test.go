@@ -120,33 +120,41 @@ func TestFoundation(t *testing.T) {
 func udpEcho(t *testing.T, tp *topo, port, n int, seed uint64) int {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 0))
-	sent := 0
-	err := tp.inPeerNS(func() error {
+	sizes := make([]int, n)
+	for i := range sizes {
+		sizes[i] = rng.IntN(1473)
+	}
+	edges := []int{0, 1472, 1} // 1472: the largest datagram in a 1500-byte MTU
+	copy(sizes, edges[:min(n, len(edges))])
+	sent, err := udpEchoTo(tp, port, sizes, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+// udpEchoTo sends a datagram of each size, of bytes from rng, to port one
+// at a time and checks each reply byte for byte; it returns how many it
+// sent.
+func udpEchoTo(tp *topo, port int, sizes []int, rng *rand.Rand) (sent int, err error) {
+	err = tp.inPeerNS(func() error {
 		c, err := net.Dial("udp4", net.JoinHostPort(tp.pmdAddr, strconv.Itoa(port)))
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		buf := make([]byte, 2048)
-		for i := 0; i < n; i++ {
-			size := rng.IntN(1473)
-			switch i {
-			case 0:
-				size = 0
-			case 1:
-				size = 1472 // the largest datagram in a 1500-byte MTU
-			case 2:
-				size = 1
-			}
+		c.(*net.UDPConn).SetReadBuffer(1 << 20)
+		buf := make([]byte, 70000)
+		for i, size := range sizes {
 			msg := make([]byte, size)
 			for j := range msg {
 				msg[j] = byte(rng.Uint32())
 			}
 			if _, err := c.Write(msg); err != nil {
-				return fmt.Errorf("datagram %d: %w", i, err)
+				return fmt.Errorf("datagram %d (%d bytes): %w", i, size, err)
 			}
 			sent++
-			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
 			k, err := c.Read(buf)
 			if err != nil {
 				return fmt.Errorf("datagram %d (%d bytes): no echo: %w", i, size, err)
@@ -157,10 +165,7 @@ func udpEcho(t *testing.T, tp *topo, port, n int, seed uint64) int {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sent
+	return sent, err
 }
 
 // TestTwoLcores runs two polling lcores on a two-queue af_packet port: the

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // fragSizes are the UDP payloads TestFragEcho sends: the edges of one
@@ -18,34 +16,8 @@ var fragSizes = []int{0, 1, 100, 547, 548, 549, 1000, 1471, 1472, 1473, 1700, 19
 // udpEchoSizes sends a datagram of each size to the echo port, one at a
 // time, and checks each reply byte for byte.
 func udpEchoSizes(tp *topo, sizes []int, seed uint64) error {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	return tp.inPeerNS(func() error {
-		c, err := net.Dial("udp4", net.JoinHostPort(tp.pmdAddr, "7"))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.(*net.UDPConn).SetReadBuffer(1 << 20)
-		buf := make([]byte, 70000)
-		for i, size := range sizes {
-			msg := make([]byte, size)
-			for j := range msg {
-				msg[j] = byte(rng.Uint32())
-			}
-			if _, err := c.Write(msg); err != nil {
-				return fmt.Errorf("datagram %d (%d bytes): %w", i, size, err)
-			}
-			c.SetReadDeadline(time.Now().Add(3 * time.Second))
-			k, err := c.Read(buf)
-			if err != nil {
-				return fmt.Errorf("datagram %d (%d bytes): no echo: %w", i, size, err)
-			}
-			if !bytes.Equal(buf[:k], msg) {
-				return fmt.Errorf("datagram %d: echoed %d bytes differ from the %d sent", i, k, size)
-			}
-		}
-		return nil
-	})
+	_, err := udpEchoTo(tp, 7, sizes, rand.New(rand.NewPCG(seed, 1)))
+	return err
 }
 
 // TestFragEcho: the kernel sends UDP datagrams over a 1500-byte and a

@@ -16,6 +16,11 @@ pmd_install() {
 		echo "installing: ${missing[*]}"
 		apt-get update -q
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+		# Debian's prometheus starts a server on :9090 where systemd runs;
+		# the metrics test starts its own, in a namespace, and stops it.
+		if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+			systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+		fi
 	fi
 	if ! command -v go >/dev/null; then
 		export PATH=$PATH:/usr/local/go/bin

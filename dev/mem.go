@@ -6,15 +6,16 @@ import "github.com/pmdstack/pmd/ipv4"
 // and what the stack sends is kept until read. Buffers come from a fixed
 // pool, so leaks and exhaustion show as they would on a device.
 type Mem struct {
-	pool  *MemPool
-	rx    []memRx // waiting for the next Poll
-	burst []memRx // the last Poll's packets
-	tx    []memTx
-	out   [][]byte // transmitted frames, reused storage
-	nout  int
-	caps  ipv4.ChecksumCaps
-	stats QueueStats
-	Burst int // packets per Poll
+	pool   *MemPool
+	rx     []memRx // waiting for the next Poll
+	burst  []memRx // the last Poll's packets
+	tx     []memTx
+	out    [][]byte // transmitted frames, reused storage
+	tagged []byte   // spare storage for a frame being tagged
+	nout   int
+	caps   ipv4.ChecksumCaps
+	stats  QueueStats
+	Burst  int // packets per Poll
 }
 
 // MemPool is the buffers of one or more Mem queues: queues that share a
@@ -39,6 +40,7 @@ func (p *MemPool) InUse() int { return len(p.bufs) - len(p.free) }
 
 type memRx struct {
 	b    Buf
+	off  int // where the frame starts in the buffer (past a stripped tag)
 	n    int
 	meta RxMeta
 }
@@ -76,13 +78,21 @@ func (m *Mem) take() (Buf, bool) {
 func (m *Mem) buf(b Buf) []byte { return m.pool.bufs[int(b)-1] }
 
 // Inject queues a copy of frame for the next Poll, as if the device had
-// received it; it returns false when no buffer is free.
+// received it; it returns false when no buffer is free. An 802.1Q tag is
+// stripped, as a device with VLAN stripping would: the stack sees the
+// frame untagged and the tag in meta.VLAN.
 func (m *Mem) Inject(frame []byte, meta RxMeta) bool {
 	b, ok := m.take()
 	if !ok {
 		return false
 	}
-	m.rx = append(m.rx, memRx{b: b, n: copy(m.buf(b), frame), meta: meta})
+	buf := m.buf(b)
+	n := copy(buf, frame)
+	off := 0
+	if f, tci := stripVLAN(buf[:n]); len(f) < n {
+		off, n, meta.VLAN = n-len(f), len(f), tci
+	}
+	m.rx = append(m.rx, memRx{b: b, off: off, n: n, meta: meta})
 	return true
 }
 
@@ -99,7 +109,7 @@ func (m *Mem) Poll() int {
 // Packet is packet i of the last Poll.
 func (m *Mem) Packet(i int) (Buf, []byte, RxMeta) {
 	r := m.burst[i]
-	return r.b, m.buf(r.b)[:r.n], r.meta
+	return r.b, m.buf(r.b)[r.off:][:r.n], r.meta
 }
 
 // Alloc takes a free buffer.
@@ -135,6 +145,11 @@ func (m *Mem) Flush() {
 		}
 		f := append(m.out[m.nout][:0], m.buf(t.b)[:t.n]...)
 		fillOffloads(f, t.o)
+		if tci := t.o.TCI(); tci != 0 {
+			// Tagged in software, after the checksums, as a device does.
+			tagged := appendTagged(m.tagged[:0], f, tci)
+			m.tagged, f = f, tagged
+		}
 		m.out[m.nout] = f
 		m.nout++
 		m.Free(t.b)

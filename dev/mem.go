@@ -40,7 +40,6 @@ func (p *MemPool) InUse() int { return len(p.bufs) - len(p.free) }
 
 type memRx struct {
 	b    Buf
-	off  int // where the frame starts in the buffer (past a stripped tag)
 	n    int
 	meta RxMeta
 }
@@ -88,11 +87,13 @@ func (m *Mem) Inject(frame []byte, meta RxMeta) bool {
 	}
 	buf := m.buf(b)
 	n := copy(buf, frame)
-	off := 0
-	if f, tci := stripVLAN(buf[:n]); len(f) < n {
-		off, n, meta.VLAN = n-len(f), len(f), tci
+	// Untagged in place, the rest moved back over the tag: every frame
+	// of Mem starts at its buffer's start (Send and Data know no offset).
+	if tci, ok := vlanTCI(buf[:n]); ok {
+		n = copy(buf[12:], buf[12+vlanTagLen:n]) + 12
+		meta.VLAN = tci
 	}
-	m.rx = append(m.rx, memRx{b: b, off: off, n: n, meta: meta})
+	m.rx = append(m.rx, memRx{b: b, n: n, meta: meta})
 	return true
 }
 
@@ -109,7 +110,7 @@ func (m *Mem) Poll() int {
 // Packet is packet i of the last Poll.
 func (m *Mem) Packet(i int) (Buf, []byte, RxMeta) {
 	r := m.burst[i]
-	return r.b, m.buf(r.b)[r.off:][:r.n], r.meta
+	return r.b, m.buf(r.b)[:r.n], r.meta
 }
 
 // Alloc takes a free buffer.

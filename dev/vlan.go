@@ -12,16 +12,13 @@ const EtherTypeVLAN = 0x8100
 // vlanTagLen is the bytes a tag adds behind the two MAC addresses.
 const vlanTagLen = 4
 
-// stripVLAN removes the 802.1Q tag of frame in place, moving the MAC
-// addresses forward: it returns the untagged frame (a suffix of frame)
-// and the tag control information, or frame and 0 when it has no tag.
-func stripVLAN(frame []byte) ([]byte, uint16) {
+// vlanTCI is the tag control information of an 802.1Q tagged frame; ok
+// false if it has no tag.
+func vlanTCI(frame []byte) (tci uint16, ok bool) {
 	if len(frame) < 12+vlanTagLen+2 || binary.BigEndian.Uint16(frame[12:]) != EtherTypeVLAN {
-		return frame, 0
+		return 0, false
 	}
-	tci := binary.BigEndian.Uint16(frame[14:])
-	copy(frame[vlanTagLen:12+vlanTagLen], frame[:12])
-	return frame[vlanTagLen:], tci
+	return binary.BigEndian.Uint16(frame[14:]), true
 }
 
 // appendTagged appends frame to dst with an 802.1Q tag of tci behind its

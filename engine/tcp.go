@@ -51,7 +51,7 @@ func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 		}
 		o.hop, o.cached = hop, o.learnPath(id.Remote, port, hop)
 	}
-	q := l.queues[port]
+	q := l.queues[l.cfg.Ifaces[port].queue]
 	b, data, ok := q.Alloc()
 	if !ok {
 		l.c[DropNoMbuf]++
@@ -87,7 +87,8 @@ func (o *tcpOut) learnPath(remote ipv4.Addr, port int, hop ipv4.Addr) bool {
 func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 	l := o.l
 	frame := o.frame[:tcpHeadroom+n]
-	caps := &l.caps[o.port]
+	ifc := &l.cfg.Ifaces[o.port]
+	caps := &l.caps[ifc.queue]
 	seg := tcp.Header(frame[tcpHeadroom:])
 	var off dev.Offload
 	if caps.TCPTx {
@@ -103,7 +104,7 @@ func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 	ipv4.IPv4Repr{Src: id.Local, Dst: id.Remote, Protocol: ipv4.ProtoTCP, TTL: replyTTL, ID: l.ipID, DontFragment: true, PayloadLen: n}.Encode(frame[ethLen:], *caps)
 	if o.cached {
 		copy(frame, o.path.eth[:])
-		l.send(l.queues[o.port], dev.Buf(tok), tcpHeadroom+n, off.WithL3Len(ipLen))
+		l.send(l.queues[ifc.queue], dev.Buf(tok), tcpHeadroom+n, (off | ifc.tag).WithL3Len(ipLen))
 		return
 	}
 	l.sendVia(o.port, o.hop, dev.Buf(tok), frame, tcpHeadroom+n, off.WithL3Len(ipLen), l.now)
@@ -111,7 +112,7 @@ func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 
 // inputTCP verifies the checksum (unless the device did) and hands the
 // segment to the lcore's TCP, which copies what it keeps.
-func (l *Lcore) inputTCP(port int, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta, now int64) {
+func (l *Lcore) inputTCP(ifc *Iface, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta, now int64) {
 	seg := tcp.Header(ip.Payload())
 	if !(meta.L4Cksum == ipv4.RxCksumGood || meta.L4Cksum == ipv4.RxCksumUnknown && seg.ChecksumValid(ip.Src(), ip.Dst())) {
 		l.drop(q, b, DropTCPChecksum)
@@ -120,7 +121,7 @@ func (l *Lcore) inputTCP(port int, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta de
 	// With an exception path, what no connection or listener of ours
 	// takes is the kernel's (its own connections from an address it
 	// shares with us), not answered with a reset.
-	if l.exc != nil && len(seg) >= 4 && !l.tcp.Claims(ip.Dst(), ip.Src(), seg.DstPort(), seg.SrcPort()) && l.toKernel(port, q, b, ethLen+len(ip)) {
+	if l.exc != nil && len(seg) >= 4 && !l.tcp.Claims(ip.Dst(), ip.Src(), seg.DstPort(), seg.SrcPort()) && l.toKernel(ifc, q, b, ethLen+len(ip)) {
 		return
 	}
 	l.tcp.Input(ip.Dst(), ip.Src(), seg, now)

@@ -21,6 +21,15 @@ func (v VLAN) Prefixes() []netip.Prefix {
 	return append([]netip.Prefix{v.Address}, v.Addresses...)
 }
 
+// linkPrefixes are the port's networks and its VLANs'.
+func (p Port) linkPrefixes() []netip.Prefix {
+	out := p.Prefixes()
+	for _, v := range p.VLANs {
+		out = append(out, v.Prefixes()...)
+	}
+	return out
+}
+
 // decodeVLANs reads a port's [[port.vlan]] tables and vlan_software.
 func (d *decoder) decodeVLANs(t table, p *Port) {
 	t.boolean("vlan_software", &p.VLANSoftware)

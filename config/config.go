@@ -131,6 +131,12 @@ type Port struct {
 
 	// Faults, if set, damages the port's traffic ([port.faults]).
 	Faults *Faults
+
+	// VLANs are the 802.1Q VLANs the port carries ([[port.vlan]]).
+	VLANs []VLAN
+	// VLANSoftware strips and inserts VLAN tags in software even where
+	// the device could.
+	VLANSoftware bool
 }
 
 // Faults is a [port.faults] table: the fault injector's rates, each a

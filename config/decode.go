@@ -390,7 +390,7 @@ func (d *decoder) decode(c *Config, raw map[string]any) {
 func (d *decoder) port(t table) Port {
 	p := Port{RxDesc: 1024, TxDesc: 1024, MTU: 1500, ChecksumOffload: true, PcapLimitMB: 1024, PcapStart: true}
 	t.known("device", "address", "addresses", "gateway", "exception", "queues", "rx_desc", "tx_desc", "mtu", "checksum_offload", "trusted_link", "promiscuous",
-		"pcap", "pcap_snaplen", "pcap_limit_mb", "pcap_start", "faults")
+		"pcap", "pcap_snaplen", "pcap_limit_mb", "pcap_start", "faults", "vlan", "vlan_software")
 	if !t.str("device", &p.Device) {
 		d.fail(t.key("device"), `required: a PCI address ("0000:01:00.0") or vdev devargs ("net_af_packet0,iface=pmd0")`)
 	}
@@ -434,6 +434,7 @@ func (d *decoder) port(t table) Port {
 		ft.integer("seed", &f.Seed)
 		p.Faults = f
 	}
+	d.decodeVLANs(t, &p)
 	return p
 }
 

@@ -11,7 +11,8 @@ import (
 type Route struct {
 	Prefix netip.Prefix // the destination network (host bits zero)
 	Via    netip.Addr   // the next hop, inside one port's networks
-	// Port is the port whose network holds Via, found by validation.
+	// Port is the port whose network (or one of its VLANs') holds Via,
+	// found by validation.
 	Port int
 }
 
@@ -115,7 +116,7 @@ func (d *decoder) validateRoutes(c *Config) {
 		}
 		r.Port = -1
 		for j, p := range c.Ports {
-			if slices.ContainsFunc(p.Prefixes(), func(q netip.Prefix) bool { return q.IsValid() && q.Contains(r.Via) }) {
+			if slices.ContainsFunc(p.linkPrefixes(), func(q netip.Prefix) bool { return q.IsValid() && q.Contains(r.Via) }) {
 				r.Port = j
 				break
 			}

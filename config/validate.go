@@ -52,6 +52,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateIP(c)
 	d.validateOps(c)
 	d.validateRoutes(c)
+	d.validateVLANs(c)
 	d.checkException(c)
 	if !d.bad(c.sizeKeys()...) {
 		d.validateMemory(c)

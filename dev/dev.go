@@ -10,9 +10,11 @@ import "github.com/pmdstack/pmd/ipv4"
 // once, through Send or Free.
 type Buf uintptr
 
-// Offload asks the device to fill checksums on transmit. The low byte holds
-// flags, the high byte the IPv4 header length the device needs to find L4.
-type Offload uint16
+// Offload asks the device to fill checksums on transmit and to tag the
+// frame for a VLAN. The low byte holds flags, the next byte the IPv4
+// header length the device needs to find L4, the high 16 bits the 802.1Q
+// tag control information (0: the frame leaves untagged).
+type Offload uint32
 
 // Transmit offload flags.
 const (
@@ -22,10 +24,18 @@ const (
 )
 
 // WithL3Len records the IPv4 header length for the device.
-func (o Offload) WithL3Len(n int) Offload { return o&0xff | Offload(n)<<8 }
+func (o Offload) WithL3Len(n int) Offload { return o&^0xff00 | Offload(n)<<8 }
 
 // L3Len is the IPv4 header length recorded by WithL3Len.
-func (o Offload) L3Len() int { return int(o >> 8) }
+func (o Offload) L3Len() int { return int(o >> 8 & 0xff) }
+
+// VLANTag is the offload that asks for an 802.1Q tag with VLAN id vid
+// (priority 0); OR it into the others.
+func VLANTag(vid uint16) Offload { return Offload(vid&0xfff) << 16 }
+
+// TCI is the tag control information the frame is to be tagged with; 0
+// for none.
+func (o Offload) TCI() uint16 { return uint16(o >> 16) }
 
 // RxMeta is what the device says about a received packet.
 type RxMeta struct {
@@ -33,6 +43,10 @@ type RxMeta struct {
 	L4Cksum ipv4.RxChecksum // the device's TCP/UDP checksum verdict
 	Hash    uint32          // the device's RSS hash, if HasHash
 	HasHash bool
+	// VLAN is the 802.1Q tag control information of a tagged frame,
+	// whose tag the device (or the queue, in software) removed: the
+	// frame's bytes are always untagged. 0: the frame had no tag.
+	VLAN uint16
 }
 
 // Queue is one RX/TX queue pair, used by exactly one lcore.
@@ -69,6 +83,9 @@ type QueueStats struct {
 	TxFull    uint64 // packets freed because the TX ring stayed full
 	AllocFail uint64 // Alloc calls that found the pool dry
 	MultiSeg  uint64 // received packets dropped for spanning several buffers
+	// VLANInsertFail is frames dropped because their VLAN tag could not
+	// be inserted in software (no headroom, a shared buffer).
+	VLANInsertFail uint64
 	// PcapSkipped is frames a capture (Pcap) did not record: its file
 	// reached its limit or could not be written.
 	PcapSkipped uint64
@@ -81,6 +98,7 @@ func (s *QueueStats) Add(o QueueStats) {
 	s.TxFull += o.TxFull
 	s.AllocFail += o.AllocFail
 	s.MultiSeg += o.MultiSeg
+	s.VLANInsertFail += o.VLANInsertFail
 	s.PcapSkipped += o.PcapSkipped
 	s.FaultDropped += o.FaultDropped
 	s.FaultDuplicated += o.FaultDuplicated

@@ -6,15 +6,16 @@ import "github.com/pmdstack/pmd/ipv4"
 // and what the stack sends is kept until read. Buffers come from a fixed
 // pool, so leaks and exhaustion show as they would on a device.
 type Mem struct {
-	pool  *MemPool
-	rx    []memRx // waiting for the next Poll
-	burst []memRx // the last Poll's packets
-	tx    []memTx
-	out   [][]byte // transmitted frames, reused storage
-	nout  int
-	caps  ipv4.ChecksumCaps
-	stats QueueStats
-	Burst int // packets per Poll
+	pool   *MemPool
+	rx     []memRx // waiting for the next Poll
+	burst  []memRx // the last Poll's packets
+	tx     []memTx
+	out    [][]byte // transmitted frames, reused storage
+	tagged []byte   // spare storage for a frame being tagged
+	nout   int
+	caps   ipv4.ChecksumCaps
+	stats  QueueStats
+	Burst  int // packets per Poll
 }
 
 // MemPool is the buffers of one or more Mem queues: queues that share a
@@ -76,13 +77,23 @@ func (m *Mem) take() (Buf, bool) {
 func (m *Mem) buf(b Buf) []byte { return m.pool.bufs[int(b)-1] }
 
 // Inject queues a copy of frame for the next Poll, as if the device had
-// received it; it returns false when no buffer is free.
+// received it; it returns false when no buffer is free. An 802.1Q tag is
+// stripped, as a device with VLAN stripping would: the stack sees the
+// frame untagged and the tag in meta.VLAN.
 func (m *Mem) Inject(frame []byte, meta RxMeta) bool {
 	b, ok := m.take()
 	if !ok {
 		return false
 	}
-	m.rx = append(m.rx, memRx{b: b, n: copy(m.buf(b), frame), meta: meta})
+	buf := m.buf(b)
+	n := copy(buf, frame)
+	// Untagged in place, the rest moved back over the tag: every frame
+	// of Mem starts at its buffer's start (Send and Data know no offset).
+	if tci, ok := vlanTCI(buf[:n]); ok {
+		n = copy(buf[12:], buf[12+vlanTagLen:n]) + 12
+		meta.VLAN = tci
+	}
+	m.rx = append(m.rx, memRx{b: b, n: n, meta: meta})
 	return true
 }
 
@@ -135,6 +146,11 @@ func (m *Mem) Flush() {
 		}
 		f := append(m.out[m.nout][:0], m.buf(t.b)[:t.n]...)
 		fillOffloads(f, t.o)
+		if tci := t.o.TCI(); tci != 0 {
+			// Tagged in software, after the checksums, as a device does.
+			tagged := appendTagged(m.tagged[:0], f, tci)
+			m.tagged, f = f, tagged
+		}
 		m.out[m.nout] = f
 		m.nout++
 		m.Free(t.b)

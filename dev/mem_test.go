@@ -1,6 +1,7 @@
 package dev_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/pmdstack/pmd/dev"
@@ -41,5 +42,44 @@ func TestMemFillsOffloadedTCPChecksum(t *testing.T) {
 	ip := ipv4.IPv4(out[0][ipv4.EthernetHeaderLen:])
 	if ip.Check() != nil || !tcp.Header(ip.Payload()).ChecksumValid(src, dst) {
 		t.Errorf("sent segment's checksum is not valid: %x", out[0])
+	}
+}
+
+// TestMemVLAN: a tagged frame is received untagged with its tag in the
+// metadata, and a frame sent with a tag leaves tagged, after its
+// checksums are filled; so does a capture record both, tagged.
+func TestMemVLAN(t *testing.T) {
+	m := dev.NewMem(4, 2048, ipv4.ChecksumCaps{})
+	var file bytes.Buffer
+	p, err := dev.NewPcap(m, &file, 0, 0, func() int64 { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	untagged := []byte{1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0x08, 0x06, 'a', 'r', 'p'}
+	frame := append(append(append([]byte{}, untagged[:12]...), 0x81, 0x00, 0x20, 0x64), untagged[12:]...) // priority 1, VLAN 100
+	m.Inject(frame, dev.RxMeta{})
+	if p.Poll() != 1 {
+		t.Fatal("nothing received")
+	}
+	b, data, meta := p.Packet(0)
+	if !bytes.Equal(data, untagged) || meta.VLAN != 0x2064 {
+		t.Fatalf("received % x, VLAN %#x", data, meta.VLAN)
+	}
+	p.Send(b, len(data), dev.VLANTag(100))
+	p.Flush()
+	want := append(append(append([]byte{}, untagged[:12]...), 0x81, 0x00, 0x00, 0x64), untagged[12:]...)
+	if out := m.Sent(); len(out) != 1 || !bytes.Equal(out[0], want) {
+		t.Fatalf("sent % x", out)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec := file.Bytes()[24:]
+	if got := rec[16 : 16+len(frame)]; !bytes.Equal(got, frame) {
+		t.Errorf("received frame recorded as % x", got)
+	}
+	rec = rec[16+len(frame):]
+	if got := rec[16:]; !bytes.Equal(got, want) {
+		t.Errorf("sent frame recorded as % x", got)
 	}
 }

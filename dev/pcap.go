@@ -11,7 +11,8 @@ import (
 // behaves as the queue it wraps. Received frames are recorded as the
 // device handed them over, sent ones as queued for the device: a checksum
 // left to the device's offload is recorded unfilled, as tcpdump shows it
-// on a host with offloads.
+// on a host with offloads. A VLAN tag the device strips or inserts is
+// recorded in the frame, where it is on the wire.
 //
 // Records go to a buffer that reaches the writer when full, at a Poll a
 // second after the last write, and at Close, so that a capture costs one
@@ -34,6 +35,7 @@ type Pcap struct {
 	t       int64 // the last Poll's time: the stamp of what it and the sends after it record
 	skipped uint64
 	err     error
+	tag     []byte // a tagged frame being recorded
 }
 
 // PcapBuffer is the size of a Pcap's buffer.
@@ -73,8 +75,14 @@ func NewPcap(q Queue, w io.Writer, snap int, limit int64, now func() int64) (*Pc
 	return p, nil
 }
 
-// record appends one frame.
-func (p *Pcap) record(frame []byte) {
+// record appends one frame, with an 802.1Q tag of tci behind its MAC
+// addresses unless tci is 0: the device (or the queue) strips and inserts
+// tags, and the capture shows the frame as it is on the wire.
+func (p *Pcap) record(frame []byte, tci uint16) {
+	if tci != 0 {
+		p.tag = appendTagged(p.tag[:0], frame, tci)
+		frame = p.tag
+	}
 	n := min(len(frame), p.snap)
 	size := int64(pcapRecordLen + n)
 	if p.err != nil || size > p.left {
@@ -122,8 +130,8 @@ func (p *Pcap) Poll() int {
 		return n
 	}
 	for i := 0; i < n; i++ {
-		_, data, _ := p.Queue.Packet(i)
-		p.record(data)
+		_, data, meta := p.Queue.Packet(i)
+		p.record(data, meta.VLAN)
 	}
 	return n
 }
@@ -131,7 +139,7 @@ func (p *Pcap) Poll() int {
 // Send records the frame and queues it.
 func (p *Pcap) Send(b Buf, n int, o Offload) {
 	if p.On.Load() {
-		p.record(p.Queue.Data(b)[:n])
+		p.record(p.Queue.Data(b)[:n], o.TCI())
 	}
 	p.Queue.Send(b, n, o)
 }

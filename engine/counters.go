@@ -47,8 +47,11 @@ const (
 	FaultDuplicated
 	FaultReordered
 	FaultCorrupted
+	VLANRxPackets // frames received on a VLAN interface ([[port.vlan]])
 	// Drops, by reason.
 	DropEthShort
+	DropVLANUnknown // tagged for a VLAN the port does not have
+	DropVLANInsert  // a tag could not be inserted in software (no headroom)
 	DropEthNotOurs
 	DropEthType
 	DropARPBad
@@ -125,7 +128,10 @@ var counterNames = [NumCounters]string{
 	FaultDuplicated:     "fault_duplicated",
 	FaultReordered:      "fault_reordered",
 	FaultCorrupted:      "fault_corrupted",
+	VLANRxPackets:       "vlan_rx_packets",
 	DropEthShort:        "drop_eth_short",
+	DropVLANUnknown:     "drop_vlan_unknown",
+	DropVLANInsert:      "drop_vlan_insert",
 	DropEthNotOurs:      "drop_eth_not_ours",
 	DropEthType:         "drop_eth_type",
 	DropARPBad:          "drop_arp_bad",

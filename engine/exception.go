@@ -23,11 +23,19 @@ func (l *Lcore) SetException(port int, q dev.Queue) {
 	l.exc[port] = q
 }
 
-// toKernel hands an unserved frame of port i, received on q, to the
-// kernel; false if the port has no exception path (the caller drops or
-// answers it then). A datagram reassembled from fragments is not in a
-// buffer of the device's: it is not handed over.
-func (l *Lcore) toKernel(i int, q dev.Queue, b dev.Buf, n int) bool {
+// toKernel hands an unserved frame of interface ifc, received on q, to
+// the kernel; false if its port has no exception path (the caller drops
+// or answers it then). A frame of a VLAN goes to the kernel tagged, as it
+// came (the kernel's own VLAN interfaces on the exception interface take
+// it). A datagram reassembled from fragments is not in a buffer of the
+// device's: it is not handed over.
+func (l *Lcore) toKernel(ifc *Iface, q dev.Queue, b dev.Buf, n int) bool {
+	return l.excSend(ifc.queue, ifc.tag, q, b, n)
+}
+
+// excSend hands a frame of port i to its kernel interface, tagged as tag
+// asks; false without an exception path.
+func (l *Lcore) excSend(i int, tag dev.Offload, q dev.Queue, b dev.Buf, n int) bool {
 	if i >= len(l.exc) || l.exc[i] == nil {
 		return false
 	}
@@ -35,7 +43,7 @@ func (l *Lcore) toKernel(i int, q dev.Queue, b dev.Buf, n int) bool {
 		return false
 	}
 	l.c[ExceptionToKernel]++
-	l.exc[i].Send(b, n, 0)
+	l.exc[i].Send(b, n, tag)
 	return true
 }
 

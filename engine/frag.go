@@ -111,7 +111,7 @@ func (l *Lcore) deliver(d *frag.Datagram, now int64) {
 	ip := ipv4.IPv4(eth[ethLen:])
 	meta := dev.RxMeta{IPCksum: ipv4.RxCksumGood, L4Cksum: ipv4.RxCksumUnknown}
 	fq := &l.fq
-	fq.Queue, fq.d = l.queues[d.Port], d
+	fq.Queue, fq.d = l.queues[ifc.queue], d
 	switch d.Proto {
 	case ipv4.ProtoICMP:
 		l.inputICMP(ifc, fq, 0, eth, ip, meta)
@@ -124,7 +124,7 @@ func (l *Lcore) deliver(d *frag.Datagram, now int64) {
 				return
 			}
 		}
-		l.inputTCP(d.Port, fq, 0, ip, meta, now)
+		l.inputTCP(ifc, fq, 0, ip, meta, now)
 	default:
 		l.unreachable(ifc, fq, 0, eth, ip, ipv4.ICMPProtocolUnreachable, DropIPProto, now)
 	}
@@ -176,7 +176,7 @@ func (l *Lcore) expireFrags(now int64) {
 // to the link source of the datagram's last fragment.
 func (l *Lcore) timeExceeded(e *frag.Expired) {
 	ifc := &l.cfg.Ifaces[e.Port]
-	q := l.queues[e.Port]
+	q := l.queues[ifc.queue]
 	n := ipv4.ICMPHeaderLen + len(e.Quote)
 	b, data, ok := q.Alloc()
 	if !ok {
@@ -207,8 +207,9 @@ func (l *Lcore) timeExceeded(e *frag.Expired) {
 // the MTU, else as fragments of at most the MTU. Then it gives back b, the
 // buffer frame is in (an mbuf of q, or a reassembly buffer).
 func (l *Lcore) sendSplit(ifc *Iface, q dev.Queue, b dev.Buf, frame []byte, o dev.Offload) {
-	out := l.queues[ifc.index]
-	caps := &l.caps[ifc.index]
+	out := l.queues[ifc.queue]
+	caps := &l.caps[ifc.queue]
+	o |= ifc.tag
 	ip := ipv4.IPv4(frame[ethLen:])
 	payload := frame[ethLen+ipLen:]
 	mtu := ifc.mtu()

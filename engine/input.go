@@ -14,8 +14,9 @@ const (
 	replyTTL = 64
 )
 
-// input handles one received frame on interface i. Every path ends with
-// the buffer sent or dropped with a counter.
+// input handles one received frame on port i: on the port's untagged
+// link, or on the VLAN its tag names. Every path ends with the buffer
+// sent or dropped with a counter.
 func (l *Lcore) input(i int, q dev.Queue, b dev.Buf, data []byte, meta dev.RxMeta, now int64) {
 	l.c[RxPackets]++
 	l.c[RxBytes] += uint64(len(data))
@@ -25,8 +26,17 @@ func (l *Lcore) input(i int, q dev.Queue, b dev.Buf, data []byte, meta dev.RxMet
 		return
 	}
 	ifc := &l.cfg.Ifaces[i]
+	if meta.VLAN&0xfff != 0 { // a priority tag (VLAN 0) is the untagged link's
+		if ifc = l.vlanIface(i, meta.VLAN&0xfff); ifc == nil {
+			if !l.excSend(i, dev.Offload(meta.VLAN)<<16, q, b, len(data)) {
+				l.drop(q, b, DropVLANUnknown)
+			}
+			return
+		}
+		l.c[VLANRxPackets]++
+	}
 	if dst := eth.Dst(); dst != ifc.MAC && !dst.IsBroadcast() {
-		if dst.IsMulticast() && l.toKernel(i, q, b, len(data)) {
+		if dst.IsMulticast() && l.toKernel(ifc, q, b, len(data)) {
 			return
 		}
 		l.drop(q, b, DropEthNotOurs)
@@ -38,10 +48,20 @@ func (l *Lcore) input(i int, q dev.Queue, b dev.Buf, data []byte, meta dev.RxMet
 	case ipv4.EtherTypeARP:
 		l.inputARP(ifc, q, b, eth)
 	default:
-		if !l.toKernel(i, q, b, len(data)) {
+		if !l.toKernel(ifc, q, b, len(data)) {
 			l.drop(q, b, DropEthType)
 		}
 	}
+}
+
+// vlanIface is port i's interface for VLAN vid; nil if it has none.
+func (l *Lcore) vlanIface(i int, vid uint16) *Iface {
+	for _, v := range l.vlans {
+		if v.port == i && v.vid == vid {
+			return &l.cfg.Ifaces[v.ifc]
+		}
+	}
+	return nil
 }
 
 // inputARP answers requests for our address and learns the sender of every
@@ -53,7 +73,7 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 		return
 	}
 	if !ifc.Owns(a.TargetAddr()) {
-		if !l.toKernel(ifc.index, q, b, len(eth)) {
+		if !l.toKernel(ifc, q, b, len(eth)) {
 			l.drop(q, b, DropARPNotOurs)
 		}
 		return
@@ -76,11 +96,11 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 		eth.SetDst(eth.Src())
 		eth.SetSrc(ifc.MAC)
 		l.c[ARPRepliesOut]++
-		l.send(q, b, len(eth), 0)
+		l.send(q, b, len(eth), ifc.tag)
 	case ipv4.ARPReply:
 		l.c[ARPRepliesIn]++
 		// A kernel that shares our address may have asked too.
-		if !l.toKernel(ifc.index, q, b, len(eth)) {
+		if !l.toKernel(ifc, q, b, len(eth)) {
 			q.Free(b)
 		}
 	default:
@@ -100,7 +120,7 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		return
 	}
 	if !ifc.Owns(ip.Dst()) {
-		if !l.toKernel(ifc.index, q, b, ethLen+len(ip)) {
+		if !l.toKernel(ifc, q, b, ethLen+len(ip)) {
 			l.drop(q, b, DropIPNotOurs)
 		}
 		return
@@ -131,9 +151,9 @@ func (l *Lcore) inputIPv4(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 				return
 			}
 		}
-		l.inputTCP(ifc.index, q, b, ip, meta, now)
+		l.inputTCP(ifc, q, b, ip, meta, now)
 	default:
-		if l.toKernel(ifc.index, q, b, ethLen+len(ip)) {
+		if l.toKernel(ifc, q, b, ethLen+len(ip)) {
 			return
 		}
 		l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPProtocolUnreachable, DropIPProto, now)
@@ -176,7 +196,7 @@ func (l *Lcore) inputUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 	l.c[UDPIn]++
 	k := l.udpPort[u.DstPort()]
 	if k == 0 {
-		if !l.toKernel(ifc.index, q, b, ethLen+len(ip)) {
+		if !l.toKernel(ifc, q, b, ethLen+len(ip)) {
 			l.unreachable(ifc, q, b, eth, ip, ipv4.ICMPPortUnreachable, DropUDPNoPort, now)
 		}
 		return
@@ -237,7 +257,7 @@ func (l *Lcore) reflect(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, i
 // behind it, addresses the frame back to its sender and sends it.
 func (l *Lcore) emitReply(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, src, dst ipv4.Addr, proto, tos uint8, n int, o dev.Offload) {
 	l.ipID++
-	caps := l.caps[ifc.index]
+	caps := l.caps[ifc.queue]
 	ipv4.IPv4Repr{Src: src, Dst: dst, Protocol: proto, TTL: replyTTL, TOS: tos, ID: l.ipID, PayloadLen: n}.Encode(eth[ethLen:], caps)
 	if caps.IPv4Tx {
 		o |= dev.OffIPv4Cksum
@@ -248,7 +268,7 @@ func (l *Lcore) emitReply(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet,
 		l.sendSplit(ifc, q, b, eth[:ethLen+ipLen+n], o)
 		return
 	}
-	l.send(q, b, ethLen+ipLen+n, o.WithL3Len(ipLen))
+	l.send(q, b, ethLen+ipLen+n, (o | ifc.tag).WithL3Len(ipLen))
 }
 
 // unreachable answers a datagram nobody takes with an ICMP destination

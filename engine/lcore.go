@@ -21,7 +21,10 @@ import (
 	"github.com/pmdstack/pmd/tcp"
 )
 
-// Iface is one port as the stack sees it: link and IPv4 addresses.
+// Iface is one link as the stack sees it: a port, or a VLAN on a port,
+// with its IPv4 addresses. The interfaces without VLAN are the ports, in
+// the order of the lcore's queues, first; VLAN interfaces follow, each
+// naming its port.
 type Iface struct {
 	Name   string
 	MAC    ipv4.MAC
@@ -31,7 +34,22 @@ type Iface struct {
 	Addrs   []ipv4.Prefix
 	Gateway ipv4.Addr // 0: none
 	MTU     int       // IPv4 packet bytes; 0: 1500
-	index   int       // position in Config.Ifaces
+	// VLAN is the 802.1Q VLAN id (1..4094) of a VLAN interface, whose
+	// frames are tagged on the wire; 0 for a port's untagged link.
+	VLAN uint16
+	// Port is the port (the index of its queue) a VLAN interface is on;
+	// unused without VLAN.
+	Port  int
+	index int         // position in Config.Ifaces
+	queue int         // its port's queue: index for a port, Port for a VLAN
+	tag   dev.Offload // what asks the device to tag a frame for VLAN
+}
+
+// vlanIface is a VLAN interface of a port, for input.
+type vlanIface struct {
+	port int
+	vid  uint16
+	ifc  int
 }
 
 // TCPService is a service listening on a TCP port: New makes its handler
@@ -125,6 +143,7 @@ type Lcore struct {
 
 	steerTo, steerFrom []*spsc.Ring[steered] // by lcore ID; nil with one lcore
 	exc                []dev.Queue           // by port: the kernel interface's queue (exception.go); nil for none
+	vlans              []vlanIface           // the VLAN interfaces; nil without
 	pubTCP             publishedTCP
 	pubConns           atomic.Int64
 	pubActive          atomic.Int64 // connections not in TIME-WAIT
@@ -154,7 +173,12 @@ func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 		ipID:    uint16(id) << 12,
 	}
 	for i := range cfg.Ifaces {
-		cfg.Ifaces[i].index = i
+		ifc := &cfg.Ifaces[i]
+		ifc.index, ifc.queue = i, i
+		if ifc.VLAN != 0 {
+			ifc.queue, ifc.tag = ifc.Port, dev.VLANTag(ifc.VLAN)
+			l.vlans = append(l.vlans, vlanIface{port: ifc.Port, vid: ifc.VLAN, ifc: i})
+		}
 	}
 	for _, q := range queues {
 		l.caps = append(l.caps, q.Caps())
@@ -279,6 +303,7 @@ func (l *Lcore) publish() {
 		qs.Add(q.Stats())
 	}
 	l.c[DropTxFull], l.c[DropMultiSeg], l.c[PcapSkipped] = qs.TxFull, qs.MultiSeg, qs.PcapSkipped
+	l.c[DropVLANInsert] = qs.VLANInsertFail
 	l.c[FaultDropped], l.c[FaultDuplicated], l.c[FaultReordered], l.c[FaultCorrupted] = qs.FaultDropped, qs.FaultDuplicated, qs.FaultReordered, qs.FaultCorrupted
 	if l.reasm != nil {
 		l.publishFrag()
@@ -386,7 +411,7 @@ func (l *Lcore) Close() {
 		l.tcp.Advance(l.now) // the resets go out with the rest
 	}
 	for _, p := range l.pending {
-		l.queues[p.port].Free(p.buf)
+		l.queues[l.cfg.Ifaces[p.port].queue].Free(p.buf)
 		l.c[DropARPUnresolved]++
 	}
 	l.pending = l.pending[:0]

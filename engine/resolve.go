@@ -17,8 +17,9 @@ type pendingPkt struct {
 	nextReq  int64 // next ARP request for hop
 }
 
-// Route chooses the interface and next hop for dst: the interface whose
-// prefix holds dst, or else the one with a gateway.
+// Route chooses the interface (its index in Config.Ifaces) and next hop
+// for dst: the interface whose prefix holds dst, or else the one with a
+// gateway.
 func (l *Lcore) Route(dst ipv4.Addr) (port int, hop ipv4.Addr, ok bool) {
 	bits := -1
 	for i := range l.cfg.Ifaces {
@@ -49,7 +50,7 @@ func (l *Lcore) Route(dst ipv4.Addr) (port int, hop ipv4.Addr, ok bool) {
 }
 
 // Route is a static route: the network Prefix through the neighbour Via
-// on interface Port.
+// on interface Port (an index in Config.Ifaces: a port or a VLAN).
 type Route struct {
 	Prefix ipv4.Prefix
 	Via    ipv4.Addr
@@ -130,13 +131,14 @@ func (l *Lcore) sendVia(port int, hop ipv4.Addr, b dev.Buf, frame []byte, n int,
 	eth := ipv4.Ethernet(frame)
 	eth.SetSrc(ifc.MAC)
 	eth.SetType(ipv4.EtherTypeIPv4)
+	off |= ifc.tag
 	if mac, ok := l.cfg.Neigh.Lookup(hop, now); ok {
 		eth.SetDst(mac)
-		l.send(l.queues[port], b, n, off)
+		l.send(l.queues[ifc.queue], b, n, off)
 		return
 	}
 	if len(l.pending) == cap(l.pending) {
-		l.drop(l.queues[port], b, DropARPPendingFull)
+		l.drop(l.queues[ifc.queue], b, DropARPPendingFull)
 		return
 	}
 	p := pendingPkt{port: port, buf: b, frame: frame, n: n, off: off, hop: hop,
@@ -159,7 +161,7 @@ func (l *Lcore) sendVia(port int, hop ipv4.Addr, b dev.Buf, frame []byte, n int,
 func (l *Lcore) servicePending(now int64) {
 	keep := l.pending[:0]
 	for _, p := range l.pending {
-		q := l.queues[p.port]
+		q := l.queues[l.cfg.Ifaces[p.port].queue]
 		if mac, ok := l.cfg.Neigh.Lookup(p.hop, now); ok {
 			ipv4.Ethernet(p.frame).SetDst(mac)
 			l.send(q, p.buf, p.n, p.off)
@@ -187,20 +189,20 @@ func (l *Lcore) servicePending(now int64) {
 
 // requestARP broadcasts "who has hop" on interface port (RFC 826).
 func (l *Lcore) requestARP(port int, hop ipv4.Addr) {
-	q := l.queues[port]
+	ifc := &l.cfg.Ifaces[port]
+	q := l.queues[ifc.queue]
 	b, data, ok := q.Alloc()
 	if !ok {
 		l.c[DropNoMbuf]++
 		return
 	}
-	ifc := &l.cfg.Ifaces[port]
 	const frameLen = 60 // the Ethernet minimum without FCS
 	data = data[:frameLen]
 	clear(data)
 	ipv4.EthernetRepr{Dst: ipv4.BroadcastMAC, Src: ifc.MAC, Type: ipv4.EtherTypeARP}.Encode(data)
 	ipv4.ARPRepr{Op: ipv4.ARPRequest, SenderMAC: ifc.MAC, SenderAddr: ifc.AddrFor(hop), TargetAddr: hop}.Encode(data[ethLen:])
 	l.c[ARPRequestsOut]++
-	l.send(q, b, frameLen, 0)
+	l.send(q, b, frameLen, ifc.tag)
 }
 
 // Control is the single writer of the neighbour table: it drains what the

@@ -9,7 +9,7 @@ import (
 	"github.com/pmdstack/pmd/spsc"
 )
 
-// steered is a TCP packet handed by the lcore that received it to the
+// steered (port: the interface's index in Config.Ifaces) is a TCP packet handed by the lcore that received it to the
 // lcore that owns its flow, or a fragment to the lcore that reassembles
 // its datagram (frag, with its link source), or a reassembled TCP segment
 // lent to the owner of its flow (lent: no mbuf, the buffer is the
@@ -111,11 +111,14 @@ func (l *Lcore) drainSteered(now int64) int {
 		case s.lent != nil:
 			l.inputLent(s, now)
 		case s.frag:
-			l.inputFragment(&l.cfg.Ifaces[s.port], l.queues[s.port], s.b, s.mac, s.ip, s.meta, now)
+			ifc := &l.cfg.Ifaces[s.port]
+			l.inputFragment(ifc, l.queues[ifc.queue], s.b, s.mac, s.ip, s.meta, now)
 		case s.ip.Protocol() == ipv4.ProtoICMP: // about one of our TCP flows
-			l.fragmentationNeeded(&l.cfg.Ifaces[s.port], l.queues[s.port], s.b, s.ip, ipv4.ICMP(s.ip.Payload()), s.meta)
+			ifc := &l.cfg.Ifaces[s.port]
+			l.fragmentationNeeded(ifc, l.queues[ifc.queue], s.b, s.ip, ipv4.ICMP(s.ip.Payload()), s.meta)
 		default:
-			l.inputTCP(s.port, l.queues[s.port], s.b, s.ip, s.meta, now)
+			ifc := &l.cfg.Ifaces[s.port]
+			l.inputTCP(ifc, l.queues[ifc.queue], s.b, s.ip, s.meta, now)
 		}
 	}
 }
@@ -135,7 +138,7 @@ func (l *Lcore) Stopped() {
 			l.c[DropSteerStopped]++
 			continue
 		}
-		l.drop(l.queues[s.port], s.b, DropSteerStopped)
+		l.drop(l.queues[l.cfg.Ifaces[s.port].queue], s.b, DropSteerStopped)
 	}
 	for _, q := range l.queues {
 		q.Flush()

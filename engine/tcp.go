@@ -13,7 +13,9 @@ import (
 // header, the checksum (in software or offloaded) and next-hop resolution.
 type tcpOut struct {
 	l      *Lcore
-	port   int
+	port   int         // the interface
+	queue  int         // its port's queue
+	tag    dev.Offload // its VLAN tag
 	hop    ipv4.Addr
 	frame  []byte
 	cached bool // the frame goes by path, not through sendVia
@@ -28,6 +30,8 @@ type tcpPath struct {
 	ok     bool
 	remote ipv4.Addr
 	port   int
+	queue  int
+	tag    dev.Offload
 	eth    [ethLen]byte // destination, source, type
 	table  ipv4.NeighVersion
 	until  int64
@@ -38,9 +42,10 @@ const tcpHeadroom = ethLen + ipLen
 func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 	l := o.l
 	p := &o.path
-	var port int
+	var port, queue int
+	var tag dev.Offload
 	if p.ok && p.remote == id.Remote && l.now < p.until && l.cfg.Neigh.Version() == p.table {
-		port, o.cached = p.port, true
+		port, queue, tag, o.cached = p.port, p.queue, p.tag, true
 	} else {
 		var hop ipv4.Addr
 		var ok bool
@@ -49,9 +54,11 @@ func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 			l.c[DropNoRoute]++
 			return 0, nil, false
 		}
+		ifc := &l.cfg.Ifaces[port]
+		queue, tag = ifc.queue, ifc.tag
 		o.hop, o.cached = hop, o.learnPath(id.Remote, port, hop)
 	}
-	q := l.queues[port]
+	q := l.queues[queue]
 	b, data, ok := q.Alloc()
 	if !ok {
 		l.c[DropNoMbuf]++
@@ -62,7 +69,7 @@ func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 		l.c[DropNoMbuf]++
 		return 0, nil, false
 	}
-	o.port, o.frame = port, data[:tcpHeadroom+n]
+	o.port, o.queue, o.tag, o.frame = port, queue, tag, data[:tcpHeadroom+n]
 	return uintptr(b), o.frame[tcpHeadroom:], true
 }
 
@@ -76,10 +83,11 @@ func (o *tcpOut) learnPath(remote ipv4.Addr, port int, hop ipv4.Addr) bool {
 	if !ok {
 		return false
 	}
-	p.remote, p.port, p.table, p.until = remote, port, v, until
+	ifc := &l.cfg.Ifaces[port]
+	p.remote, p.port, p.queue, p.tag, p.table, p.until = remote, port, ifc.queue, ifc.tag, v, until
 	eth := ipv4.Ethernet(p.eth[:])
 	eth.SetDst(mac)
-	eth.SetSrc(l.cfg.Ifaces[port].MAC)
+	eth.SetSrc(ifc.MAC)
 	eth.SetType(ipv4.EtherTypeIPv4)
 	return true
 }
@@ -87,7 +95,7 @@ func (o *tcpOut) learnPath(remote ipv4.Addr, port int, hop ipv4.Addr) bool {
 func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 	l := o.l
 	frame := o.frame[:tcpHeadroom+n]
-	caps := &l.caps[o.port]
+	caps := &l.caps[o.queue]
 	seg := tcp.Header(frame[tcpHeadroom:])
 	var off dev.Offload
 	if caps.TCPTx {
@@ -103,7 +111,7 @@ func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 	ipv4.IPv4Repr{Src: id.Local, Dst: id.Remote, Protocol: ipv4.ProtoTCP, TTL: replyTTL, ID: l.ipID, DontFragment: true, PayloadLen: n}.Encode(frame[ethLen:], *caps)
 	if o.cached {
 		copy(frame, o.path.eth[:])
-		l.send(l.queues[o.port], dev.Buf(tok), tcpHeadroom+n, off.WithL3Len(ipLen))
+		l.send(l.queues[o.queue], dev.Buf(tok), tcpHeadroom+n, (off | o.tag).WithL3Len(ipLen))
 		return
 	}
 	l.sendVia(o.port, o.hop, dev.Buf(tok), frame, tcpHeadroom+n, off.WithL3Len(ipLen), l.now)
@@ -111,7 +119,7 @@ func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 
 // inputTCP verifies the checksum (unless the device did) and hands the
 // segment to the lcore's TCP, which copies what it keeps.
-func (l *Lcore) inputTCP(port int, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta, now int64) {
+func (l *Lcore) inputTCP(ifc *Iface, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta dev.RxMeta, now int64) {
 	seg := tcp.Header(ip.Payload())
 	if !(meta.L4Cksum == ipv4.RxCksumGood || meta.L4Cksum == ipv4.RxCksumUnknown && seg.ChecksumValid(ip.Src(), ip.Dst())) {
 		l.drop(q, b, DropTCPChecksum)
@@ -120,7 +128,7 @@ func (l *Lcore) inputTCP(port int, q dev.Queue, b dev.Buf, ip ipv4.IPv4, meta de
 	// With an exception path, what no connection or listener of ours
 	// takes is the kernel's (its own connections from an address it
 	// shares with us), not answered with a reset.
-	if l.exc != nil && len(seg) >= 4 && !l.tcp.Claims(ip.Dst(), ip.Src(), seg.DstPort(), seg.SrcPort()) && l.toKernel(port, q, b, ethLen+len(ip)) {
+	if l.exc != nil && len(seg) >= 4 && !l.tcp.Claims(ip.Dst(), ip.Src(), seg.DstPort(), seg.SrcPort()) && l.toKernel(ifc, q, b, ethLen+len(ip)) {
 		return
 	}
 	l.tcp.Input(ip.Dst(), ip.Src(), seg, now)

@@ -76,7 +76,7 @@ func (l *Lcore) replyUDP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet, 
 	u.SetDstPort(sp)
 	u.SetLength(uint16(n))
 	var o dev.Offload
-	if l.caps[ifc.index].UDPTx {
+	if l.caps[ifc.queue].UDPTx {
 		u.SetChecksum(ipv4.Fold(ipv4.PseudoHeaderSum(d.Dst, d.Src, ipv4.ProtoUDP, uint16(n))))
 		o |= dev.OffUDPCksum
 	} else {

@@ -117,6 +117,7 @@ type Port struct {
 	MAC     ipv4.MAC
 	Info    Info
 	Caps    ipv4.ChecksumCaps // offloads in use after Configure
+	VLAN    VLANMode          // how VLAN tags are handled, after Configure
 	rxoff   uint64
 	trusted bool // TrustedLink: Caps claims every checksum, none is done
 	txoff   uint64
@@ -208,7 +209,34 @@ type Config struct {
 	ChecksumOffload bool // use the device's checksum offloads where it has them
 	TrustedLink     bool // compute and verify no checksum: the peer is a pmd across shared memory
 	Promiscuous     bool
-	Pools           []*eal.Mempool // one per queue: the pool of the lcore that polls it
+	// VLAN: the port carries 802.1Q VLANs: tags are stripped on receive
+	// and inserted on transmit, by the device where it can, else in
+	// software. VLANSoftware does both in software even where the device
+	// could (to test that path, or around a device that does it wrong).
+	VLAN, VLANSoftware bool
+	Pools              []*eal.Mempool // one per queue: the pool of the lcore that polls it
+}
+
+// VLANMode is how a port handles 802.1Q tags: On for a port with VLANs,
+// and which of stripping (receive) and insertion (transmit) the device
+// does; the queue does the others in software (and inserts the tags of
+// frames sent on a port without VLANs: the exception path's).
+type VLANMode struct {
+	On, HWStrip, HWInsert bool
+}
+
+// String names the mode for the start-up summary.
+func (m VLANMode) String() string {
+	if !m.On {
+		return "none"
+	}
+	how := func(hw bool) string {
+		if hw {
+			return "device"
+		}
+		return "software"
+	}
+	return "strip " + how(m.HWStrip) + ", insert " + how(m.HWInsert)
 }
 
 // ErrQueues is returned (wrapped) when the device cannot give the queues asked for.
@@ -251,6 +279,17 @@ func (p *Port) Configure(cfg Config) error {
 		}
 		p.rxoff = rx & (C.RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | C.RTE_ETH_RX_OFFLOAD_UDP_CKSUM | C.RTE_ETH_RX_OFFLOAD_TCP_CKSUM)
 		p.txoff = tx & (C.RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | C.RTE_ETH_TX_OFFLOAD_UDP_CKSUM | C.RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
+	}
+	p.VLAN = VLANMode{On: cfg.VLAN}
+	if cfg.VLAN && !cfg.VLANSoftware {
+		if in.RxOffloads&C.RTE_ETH_RX_OFFLOAD_VLAN_STRIP != 0 {
+			p.rxoff |= C.RTE_ETH_RX_OFFLOAD_VLAN_STRIP
+			p.VLAN.HWStrip = true
+		}
+		if in.TxOffloads&C.RTE_ETH_TX_OFFLOAD_VLAN_INSERT != 0 {
+			p.txoff |= C.RTE_ETH_TX_OFFLOAD_VLAN_INSERT
+			p.VLAN.HWInsert = true
+		}
 	}
 	id := C.uint16_t(p.ID)
 	var hf uint64
@@ -295,7 +334,7 @@ func (p *Port) Configure(cfg Config) error {
 		if err := eal.Errno("rte_eth_tx_queue_setup", int(C.pmd_txq_setup(id, C.uint16_t(q), ntx, C.uint64_t(p.txoff)))); err != nil {
 			return fmt.Errorf("port %d queue %d: %w", p.ID, q, err)
 		}
-		p.queues = append(p.queues, newQueue(p.ID, uint16(q), cfg.Burst, cfg.Pools[q].Ptr(), p.Caps, p.trusted))
+		p.queues = append(p.queues, newQueue(p.ID, uint16(q), cfg.Burst, cfg.Pools[q].Ptr(), p.Caps, p.trusted, p.VLAN))
 	}
 	if cfg.Promiscuous {
 		if err := eal.Errno("rte_eth_promiscuous_enable", int(C.rte_eth_promiscuous_enable(id))); err != nil {

@@ -28,12 +28,18 @@ type Queue struct {
 
 var _ dev.Queue = (*Queue)(nil)
 
-func newQueue(port, queue uint16, burst int, pool unsafe.Pointer, caps ipv4.ChecksumCaps, trusted bool) *Queue {
+func newQueue(port, queue uint16, burst int, pool unsafe.Pointer, caps ipv4.ChecksumCaps, trusted bool, vlan VLANMode) *Queue {
 	c := (*C.struct_pmd_q)(C.calloc(1, C.sizeof_struct_pmd_q))
 	c.port = C.uint16_t(port)
 	c.queue = C.uint16_t(queue)
 	c.burst = C.uint16_t(burst)
 	c.pool = (*C.struct_rte_mempool)(pool)
+	if vlan.HWInsert {
+		c.vlan_hw_insert = 1
+	}
+	if vlan.On && !vlan.HWStrip {
+		c.vlan_sw_strip = 1
+	}
 	q := &Queue{c: c, h: C.uintptr_t(uintptr(unsafe.Pointer(c))), caps: caps, trusted: trusted}
 	q.rearm()
 	return q
@@ -51,7 +57,7 @@ func (q *Queue) release() {
 	for i := 0; i < int(c.nstash); i++ {
 		C.rte_pktmbuf_free(c.stash[i])
 	}
-	c.ntx, c.nstash = 0, 0
+	c.ntx, c.nprep, c.nstash = 0, 0, 0
 	C.pmd_q_free(c)
 	C.free(unsafe.Pointer(c))
 	q.c = nil
@@ -92,6 +98,7 @@ func (q *Queue) Packet(i int) (dev.Buf, []byte, dev.RxMeta) {
 		L4Cksum: rxVerdict(ol, C.RTE_MBUF_F_RX_L4_CKSUM_MASK, C.RTE_MBUF_F_RX_L4_CKSUM_GOOD, C.RTE_MBUF_F_RX_L4_CKSUM_BAD),
 		HasHash: ol&C.RTE_MBUF_F_RX_RSS_HASH != 0,
 		Hash:    uint32(c.rxhash[i]),
+		VLAN:    uint16(c.rxvlan[i]),
 	}
 	if q.trusted {
 		meta.IPCksum, meta.L4Cksum = ipv4.RxCksumGood, ipv4.RxCksumGood
@@ -138,7 +145,7 @@ func (q *Queue) Send(b dev.Buf, n int, o dev.Offload) {
 	}
 	c.tx[c.ntx] = mbuf(b)
 	c.txlen[c.ntx] = C.uint16_t(n)
-	c.txoff[c.ntx] = C.uint16_t(o)
+	c.txoff[c.ntx] = C.uint32_t(o)
 	c.ntx++
 	// A sender with a wide window queues hundreds of frames in one poll:
 	// hand them to the device two bursts at a time, while they are still
@@ -174,5 +181,5 @@ func (q *Queue) Caps() ipv4.ChecksumCaps { return q.caps }
 // Stats are the queue's own counters.
 func (q *Queue) Stats() dev.QueueStats {
 	c := q.c
-	return dev.QueueStats{TxFull: uint64(c.tx_full), AllocFail: uint64(c.alloc_fail), MultiSeg: uint64(c.multiseg)}
+	return dev.QueueStats{TxFull: uint64(c.tx_full), AllocFail: uint64(c.alloc_fail), MultiSeg: uint64(c.multiseg), VLANInsertFail: uint64(c.vlan_insert_fail)}
 }

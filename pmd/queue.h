@@ -8,6 +8,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_ether.h>
 
 #define PMD_BURST_MAX 256
 #define PMD_TX_MAX 1024
@@ -25,11 +26,17 @@ struct pmd_q {
 	uint16_t rxroom[PMD_BURST_MAX]; /* data_len + tailroom */
 	uint64_t rxol[PMD_BURST_MAX];
 	uint32_t rxhash[PMD_BURST_MAX];
+	uint16_t rxvlan[PMD_BURST_MAX]; /* the stripped 802.1Q TCI; 0: untagged */
 
 	uint16_t ntx;
+	uint16_t nprep; /* tx[:nprep] were prepared by a flush the device refused */
 	struct rte_mbuf *tx[PMD_TX_MAX];
 	uint16_t txlen[PMD_TX_MAX];
-	uint16_t txoff[PMD_TX_MAX]; /* dev.Offload */
+	uint32_t txoff[PMD_TX_MAX]; /* dev.Offload */
+
+	/* VLANs: the device inserts tags (else rte_vlan_insert does), and
+	 * tags the device left in a frame are stripped in software. */
+	uint8_t vlan_hw_insert, vlan_sw_strip;
 
 	uint16_t nfree;
 	struct rte_mbuf *free[PMD_FREE_MAX];
@@ -39,7 +46,7 @@ struct pmd_q {
 	void *stashdata[PMD_STASH];
 	uint16_t stashroom[PMD_STASH];
 
-	uint64_t tx_full, alloc_fail, multiseg;
+	uint64_t tx_full, alloc_fail, multiseg, vlan_insert_fail;
 };
 
 /* pmd_prefetchw asks for a line in a state that allows writing. GCC's
@@ -63,41 +70,50 @@ static inline void pmd_q_free(struct pmd_q *q)
 	}
 }
 
-/* pmd_q_flush sends what is queued. What the device refuses stays queued for
- * the next flush while there is room; Go frees a packet it cannot queue. */
+/* pmd_q_flush sends what is queued. What the device refuses stays queued,
+ * prepared, for the next flush while there is room; Go frees a packet it
+ * cannot queue. A frame whose tag cannot be inserted in software (no
+ * headroom: not seen with pmd's buffers) is dropped and counted. */
 static inline void pmd_q_flush(struct pmd_q *q)
 {
-	uint16_t i, n = q->ntx, sent;
+	uint16_t i, k = q->nprep, n = q->ntx, sent;
 
-	for (i = 0; i < n; i++) {
+	for (i = q->nprep; i < n; i++) {
 		struct rte_mbuf *m = q->tx[i];
-		uint16_t off = q->txoff[i];
+		uint32_t off = q->txoff[i];
+		uint16_t tci = off >> 16;
+		uint64_t ol = 0;
 		m->data_len = q->txlen[i];
 		m->pkt_len = q->txlen[i];
+		m->l2_len = 14;
 		if (off & 0xff) {
-			uint64_t ol = RTE_MBUF_F_TX_IPV4;
+			ol = RTE_MBUF_F_TX_IPV4;
 			if (off & 1)
 				ol |= RTE_MBUF_F_TX_IP_CKSUM;
 			if (off & 2)
 				ol |= RTE_MBUF_F_TX_UDP_CKSUM;
 			if (off & 4)
 				ol |= RTE_MBUF_F_TX_TCP_CKSUM;
-			m->ol_flags = ol;
-			m->l2_len = 14;
-			m->l3_len = off >> 8;
-		} else {
-			m->ol_flags = 0;
+			m->l3_len = (off >> 8) & 0xff;
 		}
+		m->ol_flags = ol;
+		if (unlikely(tci != 0)) {
+			m->vlan_tci = tci;
+			if (q->vlan_hw_insert) {
+				m->ol_flags |= RTE_MBUF_F_TX_VLAN;
+			} else if (rte_vlan_insert(&m) != 0) {
+				q->vlan_insert_fail++;
+				rte_pktmbuf_free(m);
+				continue;
+			}
+		}
+		q->tx[k++] = m;
 	}
+	n = k;
 	sent = n ? rte_eth_tx_burst(q->port, q->queue, q->tx, n) : 0;
-	if (sent < n) {
-		/* Keep the rest, already prepared, for the next flush. The
-		 * lengths stay valid because the loop above rewrites them. */
+	if (sent < n)
 		memmove(q->tx, q->tx + sent, (n - sent) * sizeof(q->tx[0]));
-		memmove(q->txlen, q->txlen + sent, (n - sent) * sizeof(q->txlen[0]));
-		memmove(q->txoff, q->txoff + sent, (n - sent) * sizeof(q->txoff[0]));
-	}
-	q->ntx = n - sent;
+	q->ntx = q->nprep = n - sent;
 	pmd_q_free(q);
 }
 
@@ -136,6 +152,12 @@ static inline uint16_t pmd_q_poll(struct pmd_q *q)
 			rte_pktmbuf_free(m);
 			continue;
 		}
+		q->rxvlan[k] = 0;
+		if (q->vlan_sw_strip && !(m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) && m->data_len >= 18 &&
+		    rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN))
+			rte_vlan_strip(m);
+		if (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED)
+			q->rxvlan[k] = m->vlan_tci;
 		q->rx[k] = m;
 		q->rxdata[k] = rte_pktmbuf_mtod(m, void *);
 		/* The headers are read next, and on a device that hands over

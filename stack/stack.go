@@ -233,6 +233,7 @@ func (s *Stack) setup() error {
 		}
 		ecfg.Ifaces = append(ecfg.Ifaces, ifc)
 	}
+	ecfg.Ifaces = append(ecfg.Ifaces, vlanIfaces(cfg, s.ports)...)
 	// The kernel interfaces of the exception paths, with the port's MAC,
 	// so that the kernel's traffic leaves the port as the port's.
 	excs := make([]*pmd.Port, len(s.ports))
@@ -251,7 +252,7 @@ func (s *Stack) setup() error {
 	}
 	for _, r := range cfg.Routes {
 		via, _ := ipv4.AddrFromNetip(r.Via)
-		ecfg.Routes = append(ecfg.Routes, engine.Route{Prefix: ipv4.Prefix{Addr: ipv4.AddrFrom4(r.Prefix.Addr().As4()), Bits: r.Prefix.Bits()}, Via: via, Port: r.Port})
+		ecfg.Routes = append(ecfg.Routes, engine.Route{Prefix: ipv4.Prefix{Addr: ipv4.AddrFrom4(r.Prefix.Addr().As4()), Bits: r.Prefix.Bits()}, Via: via, Port: ifaceOf(ecfg.Ifaces, r.Port, via)})
 	}
 	for i := range cfg.EAL.Lcores {
 		s.lcores = append(s.lcores, &Lcore{id: i, st: s})
@@ -582,6 +583,7 @@ func openPort(cfg *config.Config, i int, pools []*eal.Mempool, prss *pmd.RSS) (*
 	err = p.Configure(pmd.Config{
 		Queues: pc.Queues, RxDesc: pc.RxDesc, TxDesc: pc.TxDesc, MTU: pc.MTU,
 		Burst: cfg.Engine.Burst, ChecksumOffload: pc.ChecksumOffload, TrustedLink: pc.TrustedLink, Promiscuous: pc.Promiscuous,
+		VLAN: len(pc.VLANs) > 0, VLANSoftware: pc.VLANSoftware,
 		Pools: pools, RSS: prss,
 	})
 	if errors.Is(err, pmd.ErrQueues) {

@@ -206,6 +206,9 @@ func (s *Stack) summary() {
 		if len(pc.Addresses) > 0 {
 			s.log.Info("port addresses", "port", i, "addresses", fmt.Sprint(pc.Addresses))
 		}
+		for _, v := range pc.VLANs {
+			s.log.Info("port vlan", "port", i, "vlan", v.ID, "address", v.Address.String(), "addresses", fmt.Sprint(v.Addresses), "tags", p.VLAN.String())
+		}
 		for _, n := range p.Notes {
 			s.log.Info("port note", "port", i, "device", p.Devargs, "note", n)
 		}

@@ -22,6 +22,14 @@ func (p Port) Prefixes() []netip.Prefix {
 	return append([]netip.Prefix{p.Address}, p.Addresses...)
 }
 
+// prefixKey is the key of port i's j-th prefix in Prefixes order.
+func prefixKey(i, j int) string {
+	if j == 0 {
+		return fmt.Sprintf("port[%d].address", i)
+	}
+	return fmt.Sprintf("port[%d].addresses[%d]", i, j-1)
+}
+
 // addresses reads a port's further addresses.
 func (d *decoder) addresses(t table, p *Port) {
 	var ss []string
@@ -61,8 +69,8 @@ func (d *decoder) decodeRoutes(c *Config, root table) {
 	}
 }
 
-// validateAddresses checks the ports' further addresses against each
-// other and the routes against the ports.
+// validateRoutes checks the ports' further addresses against each other
+// and the routes against the ports.
 func (d *decoder) validateRoutes(c *Config) {
 	type owned struct {
 		addr netip.Addr
@@ -71,10 +79,7 @@ func (d *decoder) validateRoutes(c *Config) {
 	var ours []owned
 	for i, p := range c.Ports {
 		for j, a := range p.Prefixes() {
-			key := fmt.Sprintf("port[%d].address", i)
-			if j > 0 {
-				key = fmt.Sprintf("port[%d].addresses[%d]", i, j-1)
-			}
+			key := prefixKey(i, j)
 			if !a.IsValid() || d.bad(key) {
 				continue
 			}

@@ -73,11 +73,7 @@ func (d *decoder) validateVLANs(c *Config) {
 	var nets []network
 	for i, p := range c.Ports {
 		for j, a := range p.Prefixes() {
-			key := fmt.Sprintf("port[%d].address", i)
-			if j > 0 {
-				key = fmt.Sprintf("port[%d].addresses[%d]", i, j-1)
-			}
-			if a.IsValid() && !d.bad(key) {
+			if key := prefixKey(i, j); a.IsValid() && !d.bad(key) {
 				nets = append(nets, network{a, key, fmt.Sprintf("port[%d]", i)})
 			}
 		}

@@ -66,14 +66,16 @@ func (p *perSecond) total() int64 {
 	return n
 }
 
-// window is the median count over seconds [from, to).
+// window is the median count over seconds [from, to), the lower of the
+// middle two for an even count: the median of the two seconds before a
+// flood must not be the faster one alone.
 func (p *perSecond) window(from, to int) int64 {
 	v := make([]int64, 0, to-from)
 	for s := from; s < to; s++ {
 		v = append(v, p.n[s].Load())
 	}
 	slices.Sort(v)
-	return v[len(v)/2]
+	return v[(len(v)-1)/2]
 }
 
 func (p *perSecond) String(upto int) string {

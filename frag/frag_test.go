@@ -343,7 +343,9 @@ func FuzzStream(f *testing.F) {
 		now := int64(0)
 		var pats [4][]byte
 		for id := range pats {
-			pats[id] = pattern(uint16(id), MaxPayload+2048)
+			// Room for the largest offset the input can give and the
+			// longest fragment beyond it.
+			pats[id] = pattern(uint16(id), MaxPayload+64+255*8)
 		}
 		for len(in) >= 5 {
 			// id, flags and time step, offset in 8-byte units, length

@@ -79,7 +79,7 @@ func (l *Lcore) inputARP(ifc *Iface, q dev.Queue, b dev.Buf, eth ipv4.Ethernet) 
 		return
 	}
 	sender := a.SenderAddr()
-	if sender != 0 && ifc.onLink(sender) && !a.SenderMAC().IsMulticast() {
+	if sender != 0 && ifc.OnLink(sender) && !a.SenderMAC().IsMulticast() {
 		if !l.learn.Push(Learned{Addr: sender, MAC: a.SenderMAC()}) {
 			l.c[DropLearnFull]++
 		} else if l.cfg.Learned != nil {

@@ -70,8 +70,8 @@ func (ifc *Iface) Owns(a ipv4.Addr) bool {
 	return false
 }
 
-// onLink reports whether a is in one of the interface's networks.
-func (ifc *Iface) onLink(a ipv4.Addr) bool {
+// OnLink reports whether a is in one of the interface's networks.
+func (ifc *Iface) OnLink(a ipv4.Addr) bool {
 	if ifc.Prefix.Contains(a) {
 		return true
 	}

@@ -34,23 +34,11 @@ func vlanIfaces(cfg *config.Config, ports []*pmd.Port) []engine.Iface {
 func ifaceOf(ifaces []engine.Iface, port int, via ipv4.Addr) int {
 	for i := range ifaces {
 		ifc := &ifaces[i]
-		if (i == port || ifc.VLAN != 0 && ifc.Port == port) && onLink(ifc, via) {
+		if (i == port || ifc.VLAN != 0 && ifc.Port == port) && ifc.OnLink(via) {
 			return i
 		}
 	}
 	return port
-}
-
-func onLink(ifc *engine.Iface, a ipv4.Addr) bool {
-	if ifc.Prefix.Contains(a) {
-		return true
-	}
-	for _, p := range ifc.Addrs {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 func prefix(p netip.Prefix) ipv4.Prefix {

@@ -66,7 +66,14 @@ type Spec struct {
 	Depth    int           // requests outstanding per connection (rr, http)
 	Duration time.Duration // measured
 	Warmup   time.Duration // run before measuring, not counted
+
+	// Held connections (pmd bench only, see ScaleFlags).
+	Sources  netip.Prefix  // client addresses to open from (all of them owned by the client); invalid: the port's own
+	Active   float64       // percent of the connections doing rr or http at a time (a window that moves every second); 0 or 100: all
+	OpenRate int           // connections opened per second at most; 0: all at the start
+	Think    time.Duration // rr, http: an active connection's pause after a response before its next request
 	server   string
+	sources  string
 }
 
 // Flags registers the spec's flags on fs.
@@ -78,6 +85,27 @@ func (s *Spec) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&s.Depth, "depth", 1, "requests outstanding per connection (rr, http)")
 	fs.DurationVar(&s.Duration, "duration", 10*time.Second, "measured time")
 	fs.DurationVar(&s.Warmup, "warmup", 2*time.Second, "time before measuring")
+}
+
+// ScaleFlags registers the flags that hold many connections from many
+// source addresses: pmd bench has them, the kernel twin does not.
+func (s *Spec) ScaleFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.sources, "sources", "", "open connections from every address of this IPv4 network (each one of the port's addresses), one address's source ports after the other; default: the port's address")
+	fs.Float64Var(&s.Active, "active", 100, "percent of the connections that do requests at a time (rr, http); the others stay open and idle, and the active window moves on every second")
+	fs.IntVar(&s.OpenRate, "open-rate", 0, "connections opened per second at most (0: all at once); the measurement starts once all are open")
+	fs.DurationVar(&s.Think, "think", 0, "rr, http: an active connection waits this long after a response before its next request (0: at once); each then offers 1/think requests a second, whatever the latency")
+}
+
+// Holds reports whether the run holds its connections open before it
+// measures: the measurement starts once all of them are established.
+func (s *Spec) Holds() bool { return s.OpenRate > 0 || s.Active > 0 && s.Active < 100 }
+
+// ActivePer is how many of n connections are active at a time.
+func (s *Spec) ActivePer(n int) int {
+	if s.Active <= 0 || s.Active >= 100 || n == 0 {
+		return n
+	}
+	return max(1, int(float64(n)*s.Active/100+0.5))
 }
 
 // Validate checks the flags after parsing.
@@ -105,6 +133,23 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("-depth: expected 1..64, got %d", s.Depth)
 	case s.Duration < time.Second:
 		return fmt.Errorf("-duration: expected at least 1s, got %s", s.Duration)
+	case s.Active < 0 || s.Active > 100:
+		return fmt.Errorf("-active: expected a percentage above 0 and at most 100, got %g", s.Active)
+	case s.Active > 0 && s.Active < 100 && s.Workload != RR && s.Workload != HTTP:
+		return fmt.Errorf("-active: only rr and http keep idle connections, not %s", s.Workload)
+	case s.OpenRate < 0:
+		return fmt.Errorf("-open-rate: expected 0 (all at once) or more, got %d", s.OpenRate)
+	case s.Think < 0 || s.Think > time.Minute:
+		return fmt.Errorf("-think: expected 0..1m, got %s", s.Think)
+	case s.Think > 0 && s.Workload != RR && s.Workload != HTTP:
+		return fmt.Errorf("-think: only rr and http pause between requests, not %s", s.Workload)
+	}
+	if s.sources != "" {
+		p, err := netip.ParsePrefix(s.sources)
+		if err != nil || !p.Addr().Is4() || p != p.Masked() {
+			return fmt.Errorf("-sources: expected an IPv4 network such as 198.18.0.64/26, got %q", s.sources)
+		}
+		s.Sources = p
 	}
 	return nil
 }
@@ -115,7 +160,9 @@ type Meter struct {
 	Txns   atomic.Uint64 // transactions (rr, http) or connections (crr)
 	Bytes  atomic.Uint64 // payload bytes received (stream-down) or taken into the send buffer (stream-up: room frees as ACKs arrive, so over a run this is what was acknowledged, within one buffer)
 	Errors atomic.Uint64
-	_      [40]byte
+	Open   atomic.Uint64 // connections established and not closed
+	AllAt  atomic.Int64  // when (Unix ns) all of the worker's connections were first open
+	_      [24]byte
 }
 
 // Result is a finished run.
@@ -128,6 +175,8 @@ type Result struct {
 	Errors    uint64
 	PerSecond []float64 // the rate in each second of the measured time
 	Hist      Hist
+	Opened    uint64        // connections open when the measurement began
+	OpenTime  time.Duration // from the start until they were (Holds)
 }
 
 // Rate is the run's rate in the workload's unit.
@@ -156,6 +205,7 @@ type Progress struct {
 	Warmup  bool          // still warming up: nothing counts yet
 	Rate    float64       // in the last second, in the workload's unit
 	Errors  uint64        // since the start of the warm-up
+	Open    uint64        // connections established
 }
 
 // MeasureProgress is Measure calling progress (if not nil) every second,
@@ -166,6 +216,12 @@ func MeasureProgress(spec Spec, meters []*Meter, measuring *atomic.Bool, stop <-
 			t += m.Txns.Load()
 			b += m.Bytes.Load()
 			e += m.Errors.Load()
+		}
+		return
+	}
+	open := func() (n uint64) {
+		for _, m := range meters {
+			n += m.Open.Load()
 		}
 		return
 	}
@@ -181,26 +237,63 @@ func MeasureProgress(spec Spec, meters []*Meter, measuring *atomic.Bool, stop <-
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	warm := time.After(spec.Warmup)
+	warmed := false
 	pt, pb, _ := total()
+	// A run that holds its connections warms up until all are open too,
+	// or until their number has not grown for holdStall (the missing ones
+	// failed: the errors say so).
+	var opened time.Duration
+	lastOpen, grew := uint64(0), time.Now()
+	allOpen := func() bool {
+		n := open()
+		if n >= uint64(spec.Conns) {
+			if opened == 0 {
+				opened = time.Since(begin)
+			}
+			return true
+		}
+		if n > lastOpen {
+			lastOpen, grew = n, time.Now()
+		}
+		return time.Since(grew) > holdStall
+	}
 warmup:
 	for {
 		select {
 		case <-tick.C:
 			t, b, e := total()
 			if progress != nil {
-				progress(Progress{Elapsed: time.Since(begin), Warmup: true, Rate: rate(t, b, pt, pb), Errors: e})
+				progress(Progress{Elapsed: time.Since(begin), Warmup: true, Rate: rate(t, b, pt, pb), Errors: e, Open: open()})
 			}
 			pt, pb = t, b
+			if warmed && allOpen() {
+				break warmup
+			}
 		case <-warm:
-			break warmup
+			warmed = true
+			if !spec.Holds() || allOpen() {
+				break warmup
+			}
 		case <-stop:
 			break warmup
 		}
 	}
+	if opened == 0 {
+		opened = time.Since(begin)
+	}
+	// The workers tell when their last connection opened; the ticks only
+	// bound it.
+	var last int64
+	for _, m := range meters {
+		last = max(last, m.AllAt.Load())
+	}
+	if last > 0 && len(meters) > 0 && last >= begin.UnixNano() {
+		opened = time.Duration(last - begin.UnixNano())
+	}
 	t0, b0, e0 := total()
 	start := time.Now()
 	measuring.Store(true)
-	r := Result{Spec: spec}
+	r := Result{Spec: spec, Opened: open(), OpenTime: opened}
 	pt, pb = t0, b0
 	tick.Reset(time.Second)
 	end := time.After(spec.Duration)
@@ -211,7 +304,7 @@ loop:
 			t, b, e := total()
 			r.PerSecond = append(r.PerSecond, rate(t, b, pt, pb))
 			if progress != nil {
-				progress(Progress{Elapsed: time.Since(begin), Rate: r.PerSecond[len(r.PerSecond)-1], Errors: e})
+				progress(Progress{Elapsed: time.Since(begin), Rate: r.PerSecond[len(r.PerSecond)-1], Errors: e, Open: open()})
 			}
 			pt, pb = t, b
 		case <-end:
@@ -226,6 +319,10 @@ loop:
 	r.Txns, r.Bytes, r.Errors = t-t0, b-b0, e-e0
 	return r
 }
+
+// holdStall is how long a holding run waits for more connections to open
+// before it measures what it has.
+const holdStall = 10 * time.Second
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
@@ -244,7 +341,10 @@ type Summary struct {
 	Conns     int       `json:"conns"`
 	Size      int       `json:"size"`
 	Depth     int       `json:"depth"`
-	Seconds   float64   `json:"seconds"` // measured
+	Active    int       `json:"active_conns"` // doing requests at a time
+	Opened    uint64    `json:"conns_open"`   // when the measurement began
+	OpenRate  float64   `json:"open_rate"`    // connections established per second until then
+	Seconds   float64   `json:"seconds"`      // measured
 	Rate      float64   `json:"rate"`
 	Unit      string    `json:"unit"`
 	Txns      uint64    `json:"transactions"`
@@ -265,7 +365,11 @@ func (r *Result) Summary() Summary {
 	s := Summary{Impl: r.Impl, Workload: r.Spec.Workload, Server: r.Spec.Server.String(), Conns: r.Spec.Conns, Size: r.Spec.Size, Depth: r.Spec.Depth,
 		Seconds: r.Elapsed.Seconds(), Rate: r.Rate(), Unit: r.Spec.Workload.Unit(), Txns: r.Txns, Bytes: r.Bytes, Errors: r.Errors,
 		P50us: us(r.Hist.Quantile(0.5)), P99us: us(r.Hist.Quantile(0.99)), P999us: us(r.Hist.Quantile(0.999)), MeanUs: us(r.Hist.Mean()),
-		MedianSec: median(r.PerSecond), PerSecond: r.PerSecond}
+		MedianSec: median(r.PerSecond), PerSecond: r.PerSecond,
+		Active: r.Spec.ActivePer(r.Spec.Conns), Opened: r.Opened}
+	if r.Spec.Holds() && r.OpenTime > 0 {
+		s.OpenRate = float64(r.Opened) / r.OpenTime.Seconds()
+	}
 	if s.PerSecond == nil {
 		s.PerSecond = []float64{}
 	}
@@ -280,6 +384,9 @@ func (r *Result) Summary() Summary {
 func (r *Result) Print(w io.Writer) {
 	m := r.Summary()
 	fmt.Fprintf(w, "%s %s against %s: %d connections, size %d, depth %d, %.1f s measured\n", m.Impl, m.Workload, m.Server, m.Conns, m.Size, m.Depth, m.Seconds)
+	if r.Spec.Holds() {
+		fmt.Fprintf(w, "held: %d connections open (%.0f/s until all were), %d active at a time\n", m.Opened, m.OpenRate, m.Active)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "rate (%s)\tmin/s\tmedian/s\tp50 us\tp99 us\tp99.9 us\tmean us\terrors\t\n", m.Unit)
 	if r.Hist.Count() > 0 {
@@ -293,6 +400,6 @@ func (r *Result) Print(w io.Writer) {
 		ps = append(ps, fmt.Sprintf("%.4g", v))
 	}
 	fmt.Fprintf(w, "per second (%s): %s\n", map[bool]string{true: "Gbit", false: "count"}[m.Unit == "Gbit/s"], strings.Join(ps, " "))
-	fmt.Fprintf(w, "RESULT impl=%s workload=%s conns=%d size=%d depth=%d rate=%.6g unit=%s p50_us=%.2f p99_us=%.2f p999_us=%.2f errors=%d min_sec=%.6g median_sec=%.6g\n",
-		m.Impl, m.Workload, m.Conns, m.Size, m.Depth, m.Rate, m.Unit, m.P50us, m.P99us, m.P999us, m.Errors, m.MinSec, m.MedianSec)
+	fmt.Fprintf(w, "RESULT impl=%s workload=%s conns=%d size=%d depth=%d rate=%.6g unit=%s p50_us=%.2f p99_us=%.2f p999_us=%.2f errors=%d min_sec=%.6g median_sec=%.6g open=%d open_rate=%.6g active=%d\n",
+		m.Impl, m.Workload, m.Conns, m.Size, m.Depth, m.Rate, m.Unit, m.P50us, m.P99us, m.P999us, m.Errors, m.MinSec, m.MedianSec, m.Opened, m.OpenRate, m.Active)
 }

@@ -12,12 +12,14 @@ type Gauges struct {
 	States      [tcp.NumStates]int // TCP connections by state, indexed by tcp.State
 	SendBuffers int                // TCP send buffers held by connections
 	RecvBuffers int                // TCP receive buffers held by connections
+	BufferBytes int                // TCP buffers' memory, made so far (held or pooled)
 }
 
 // publishedGauges is written by its lcore and read by anyone.
 type publishedGauges struct {
 	states   [tcp.NumStates]atomic.Int64
 	snd, rcv atomic.Int64
+	bufBytes atomic.Int64
 }
 
 func (p *publishedGauges) store(s *tcp.Stack) {
@@ -28,6 +30,7 @@ func (p *publishedGauges) store(s *tcp.Stack) {
 	snd, rcv := s.Buffers()
 	p.snd.Store(int64(snd))
 	p.rcv.Store(int64(rcv))
+	p.bufBytes.Store(int64(s.BufferBytes()))
 }
 
 // Gauges are the lcore's levels as last published; safe from any
@@ -39,5 +42,6 @@ func (l *Lcore) Gauges() Gauges {
 	}
 	g.SendBuffers = int(l.pubGauges.snd.Load())
 	g.RecvBuffers = int(l.pubGauges.rcv.Load())
+	g.BufferBytes = int(l.pubGauges.bufBytes.Load())
 	return g
 }

@@ -21,6 +21,11 @@ func TestGaugesPublished(t *testing.T) {
 		g := h.L.Gauges()
 		var want Gauges
 		want.States[tcp.Established] = 1
+		// The transaction made a send buffer on each side (what
+		// arrived went to Recv straight from the segment, with no
+		// receive buffer); the idle connection holds none, the pool
+		// keeps it.
+		want.BufferBytes = h.L.TCP().Config().SndBuf
 		if g != want {
 			t.Errorf("lcore of %v, idle connection: gauges %+v, want %+v", h.L.cfg.Ifaces[0].MAC, g, want)
 		}

@@ -43,6 +43,9 @@ type MemorySnapshot struct {
 	GoHeap     uint64 `json:"go_heap_bytes"`
 	MbufsInUse int    `json:"mbufs_in_use"`
 	Mbufs      int    `json:"mbufs"`
+	// TCPBuffers is the TCP buffers' share of GoHeap: those made so far,
+	// held by connections or pooled (idle connections hold none).
+	TCPBuffers uint64 `json:"tcp_buffer_bytes"`
 }
 
 // Snapshot reads the counters (as Counters does) into a Snapshot.
@@ -51,6 +54,9 @@ func (s *Stack) Snapshot() Snapshot {
 	now := time.Now()
 	snap := Snapshot{Time: now, Uptime: now.Sub(s.started).Seconds(),
 		Memory: MemorySnapshot{GoHeap: c.Memory.GoHeap, MbufsInUse: c.Memory.MbufsInUse, Mbufs: c.Memory.Mbufs}}
+	for _, l := range s.lcores {
+		snap.Memory.TCPBuffers += uint64(l.e.Gauges().BufferBytes)
+	}
 	for i := range c.Lcores {
 		snap.Lcores = append(snap.Lcores, lcoreSnapshot(i, &c.Lcores[i]))
 	}

@@ -194,6 +194,17 @@ func tcpAttrs(scope string, c *tcp.Counters, conns int) []any {
 	return attrs
 }
 
+// LinksUp reports whether every port's link is up (a net_memif client's
+// comes up once it has met its server, a NIC's once the cable is live).
+func (s *Stack) LinksUp() bool {
+	for _, p := range s.ports {
+		if l, err := p.Link(); err != nil || !l.Up {
+			return false
+		}
+	}
+	return true
+}
+
 // summary logs what is running, once.
 func (s *Stack) summary() {
 	cfg := s.cfg

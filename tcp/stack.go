@@ -272,6 +272,13 @@ func (s *Stack) Buffers() (send, recv int) {
 	return s.sndPool.made - len(s.sndPool.free), s.rcvPool.made - len(s.rcvPool.free)
 }
 
+// BufferBytes is the memory of the send and receive buffers made so far,
+// held by connections or free in the pools for the next ones: what the
+// buffers add to the Go heap.
+func (s *Stack) BufferBytes() int {
+	return s.sndPool.made*s.sndPool.size + s.rcvPool.made*s.rcvPool.size
+}
+
 // Drainer is implemented by a Handler that can end its connections early
 // when the stack drains: Drain is called once for each of its open
 // connections (ESTABLISHED or CLOSE-WAIT) when Stack.Drain runs. It may

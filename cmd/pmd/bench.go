@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -24,13 +25,19 @@ type benchJob struct {
 	meters    []*bench.Meter
 	measuring atomic.Bool
 	stopping  atomic.Bool
+	linksUp   atomic.Bool
 	started   bool
 	finished  atomic.Bool
 	stoppedAt time.Time
 	result    bench.Result
 	stack     *stack.Stack
 	progress  func(bench.Progress)
+	created   time.Time
 }
+
+// linkWait is how long pmd bench waits for the links to come up before it
+// starts anyway (the errors then tell).
+const linkWait = 10 * time.Second
 
 func (b *benchJob) setup(s *stack.Stack) error {
 	b.stack = s
@@ -40,6 +47,10 @@ func (b *benchJob) setup(s *stack.Stack) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	local, _ := ipv4.AddrFromNetip(la)
+	locals, err := sources(s.Config(), b.spec.Sources, local)
+	if err != nil {
+		return err
+	}
 	for _, sl := range s.Lcores() {
 		l := sl.Engine()
 		share, _ := shares(b.spec.Conns, len(s.Lcores()), sl.ID())
@@ -52,17 +63,48 @@ func (b *benchJob) setup(s *stack.Stack) error {
 			l.SetRaw(&engine.Raw{Window: share * b.spec.Depth, Size: max(60, b.spec.Size), Received: &m.Txns})
 			continue
 		}
-		g := &gen.Gen{Spec: b.spec, Local: local, Remote: remote, Share: share, Meter: m, Measuring: &b.measuring, Stopping: &b.stopping}
+		g := &gen.Gen{Spec: b.spec, Locals: locals, Remote: remote, Share: share, Meter: m, Measuring: &b.measuring, Stopping: &b.stopping, Go: &b.linksUp}
 		b.gens = append(b.gens, g)
 		l.AddApp(g)
 	}
 	return nil
 }
 
-// done starts the measurement on its first call (the lcores run by then)
-// and ends the run shortly after the measurement, once the generators
-// stopped issuing work.
+// sources is the source addresses of pmd bench's connections: every
+// address of the -sources network, each of them one of the ports'
+// addresses, or else the one that routes to the server.
+func sources(cfg *config.Config, p netip.Prefix, local ipv4.Addr) ([]ipv4.Addr, error) {
+	if !p.IsValid() {
+		return []ipv4.Addr{local}, nil
+	}
+	owned := map[netip.Addr]bool{}
+	for _, port := range cfg.Ports {
+		owned[port.Address.Addr()] = true
+		for _, a := range port.Addresses {
+			owned[a.Addr()] = true
+		}
+	}
+	var locals []ipv4.Addr
+	for a := p.Addr(); a.IsValid() && p.Contains(a); a = a.Next() {
+		if !owned[a] {
+			return nil, fmt.Errorf("bench: -sources %s: %s is not one of the ports' addresses (port.address, port.addresses)", p, a)
+		}
+		la, _ := ipv4.AddrFromNetip(a)
+		locals = append(locals, la)
+	}
+	return locals, nil
+}
+
+// done starts the generators and the measurement once the links are up
+// (the lcores run by then) and ends the run shortly after the measurement,
+// once the generators stopped issuing work.
 func (b *benchJob) done() bool {
+	if !b.linksUp.Load() {
+		if !b.stack.LinksUp() && time.Since(b.created) < linkWait {
+			return false
+		}
+		b.linksUp.Store(true)
+	}
 	if !b.started {
 		b.started = true
 		go func() {
@@ -90,6 +132,9 @@ func progressLine(w io.Writer, spec bench.Spec) func(bench.Progress) {
 			phase = fmt.Sprintf("%s/%s", (p.Elapsed - spec.Warmup).Round(time.Second), spec.Duration)
 		}
 		line := fmt.Sprintf("bench %s: %s, %.4g %s in the last second, %d errors", spec.Workload, phase, p.Rate, spec.Workload.Unit(), p.Errors)
+		if spec.Holds() {
+			line += fmt.Sprintf(", %d/%d connections open", p.Open, spec.Conns)
+		}
 		if tty {
 			fmt.Fprintf(w, "\r\x1b[K%s", line)
 		} else {
@@ -99,7 +144,7 @@ func progressLine(w io.Writer, spec bench.Spec) func(bench.Progress) {
 }
 
 func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, asJSON bool, stdout, stderr io.Writer) int {
-	b := &benchJob{spec: spec, progress: progressLine(stderr, spec)}
+	b := &benchJob{spec: spec, progress: progressLine(stderr, spec), created: time.Now()}
 	if err := serve(cfg, log, b); err != nil {
 		fmt.Fprintf(stderr, "pmd: %v\n", err)
 		return 1
@@ -108,8 +153,10 @@ func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, asJSON bool
 		fmt.Fprintln(stderr, "pmd bench: stopped before the measurement ended")
 		return 1
 	}
+	var switches uint64
 	for _, g := range b.gens { // the lcores have stopped: their histograms are still
 		b.result.Hist.Merge(&g.Hist)
+		switches += g.Switches
 	}
 	b.result.Impl = "pmd"
 	if isTerminal(stderr) {
@@ -122,7 +169,9 @@ func runBench(cfg *config.Config, log *slog.Logger, spec bench.Spec, asJSON bool
 	} else {
 		b.result.Print(stdout)
 	}
-	if n := b.stack.Counters().Total().TCP[tcp.NoPorts]; n > 0 && !cfg.TCP.TWReuse {
+	// A source address whose ports ran out, left for the next, counts in
+	// tcp_no_ports too.
+	if n := b.stack.Counters().Total().TCP[tcp.NoPorts] - switches; n > 0 && !cfg.TCP.TWReuse {
 		// Every source port was held, most likely in TIME-WAIT after the
 		// connections we closed (crr): the connections that failed are
 		// the errors above.

@@ -41,12 +41,19 @@ Usage:
                          or print the memory summary and exit 0
   pmd bench [-c FILE] -connect IP[:PORT] [-workload rr|crr|stream-up|stream-down|http]
             [-conns N] [-size B] [-depth D] [-duration T] [-warmup T] [-json]
+            [-sources NET] [-active PCT] [-open-rate R]
                          load generator on pmd's own stack: runs the workload
                          against a server (pmd's or the kernel's), shows its
                          progress every second on standard error, and prints
                          a table of the rate, latency percentiles from a
                          histogram and errors, the per-second rates and a
-                         RESULT line (-json: one JSON object instead)
+                         RESULT line (-json: one JSON object instead);
+                         -sources opens from every address of NET (port
+                         addresses), -open-rate paces the opening, -active
+                         keeps PCT of the connections busy at a time and the
+                         rest open and idle (the busy window moves every
+                         second): a run that holds connections measures once
+                         all are open
   pmd fwd [-c FILE]      the device's limit without the stack: every lcore
                          sends back each frame it receives (MACs swapped);
                          pmd bench -workload raw measures the round trips
@@ -122,6 +129,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
 	case "bench":
 		spec.Flags(fs)
+		spec.ScaleFlags(fs)
 		fs.BoolVar(&benchJSON, "json", false, "print the result as one JSON object instead of the table and RESULT line")
 	}
 	if err := fs.Parse(args); err != nil {

@@ -597,4 +597,52 @@ func TestBenchWorkloads(t *testing.T) {
 	if !strings.Contains(stderr.String(), "bench rr: warm-up 1s/1s") || !strings.Contains(stderr.String(), "bench rr: 1s/2s") {
 		t.Errorf("pmd bench: no progress lines on standard error:\n%s", stderr.String())
 	}
+
+	// Held connections from several source addresses: 3,000 connections
+	// with 1,000 source ports per address need three of the four
+	// addresses of -sources; opened at 6,000/s, then 10% of them active
+	// at a time with 10 ms pauses, the rest idle.
+	os.Remove(sock)
+	srv = tp.startPMD(conf("server", "198.18.33.1", services))
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli := memifConf("client", sock, "198.18.33.2", "[0]",
+		"trusted_link = true\naddresses = [\"198.18.33.64/24\", \"198.18.33.65/24\", \"198.18.33.66/24\", \"198.18.33.67/24\"]\n",
+		"\n[tcp]\nport_min = 40000\nport_max = 40999\n")
+	cmd = exec.CommandContext(ctx, "ip", "netns", "exec", tp.pmdNS, pmdBin, "bench", "-c", writeConf(t, cli),
+		"-connect", "198.18.33.1", "-duration", "2s", "-warmup", "500ms", "-json",
+		"-conns", "3000", "-sources", "198.18.33.64/30", "-open-rate", "6000", "-active", "10", "-think", "10ms")
+	stdout.Reset()
+	stderr.Reset()
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	sout := srv.stop(t)
+	if err != nil {
+		t.Fatalf("pmd bench holding connections: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	var held struct {
+		Rate     float64 `json:"rate"`
+		Errors   uint64  `json:"errors"`
+		Opened   uint64  `json:"conns_open"`
+		OpenRate float64 `json:"open_rate"`
+		Active   int     `json:"active_conns"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &held); err != nil {
+		t.Fatalf("pmd bench -json: %v\n%s", err, stdout.String())
+	}
+	t.Logf("held: %+v", held)
+	// The opening is paced: 3,000 at 6,000/s take half a second, not a
+	// poll (a slow machine may take longer, never shorter).
+	if held.Opened != 3000 || held.Errors != 0 || held.Active != 300 || held.Rate <= 0 || held.OpenRate > 6600 {
+		t.Errorf("pmd bench holding connections: %+v\n%s", held, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "no free source port") {
+		t.Errorf("pmd bench: moving on to the next source address was reported as a shortage of ports:\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "3000/3000 connections open") {
+		t.Errorf("pmd bench: the progress lines do not count the open connections:\n%s", stderr.String())
+	}
+	if tc := finalCounters(t, sout, "tcp0"); tc["tcp_passive_opens"] != 3000 {
+		t.Errorf("server saw %d passive opens, want 3000", tc["tcp_passive_opens"])
+	}
 }

@@ -18,6 +18,7 @@ const (
 	ARPRepliesIn
 	ARPRepliesOut
 	ARPRequestsOut
+	ARPRefreshes // of arp_requests_out, those for a next hop in use whose entry was near its end (it kept serving)
 	ICMPEchoReplies
 	ICMPUnreachOut
 	ICMPFragNeededIn // ICMP "fragmentation needed" quoting our TCP, handed to it (tcp_pmtu_lowered, tcp_pmtu_ignored)
@@ -102,6 +103,7 @@ var counterNames = [NumCounters]string{
 	ARPRepliesIn:        "arp_replies_in",
 	ARPRepliesOut:       "arp_replies_out",
 	ARPRequestsOut:      "arp_requests_out",
+	ARPRefreshes:        "arp_refreshes",
 	ICMPEchoReplies:     "icmp_echo_replies",
 	ICMPUnreachOut:      "icmp_unreach_out",
 	ICMPFragNeededIn:    "icmp_frag_needed_in",

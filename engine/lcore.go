@@ -155,6 +155,7 @@ type Lcore struct {
 	now                int64
 
 	pending     []pendingPkt
+	refreshing  map[ipv4.Addr]int64 // next hops asked again before their entry expires: when they may be asked next
 	nextPublish int64
 	ipID        uint16
 	icmpTokens  int

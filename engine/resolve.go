@@ -132,9 +132,10 @@ func (l *Lcore) sendVia(port int, hop ipv4.Addr, b dev.Buf, frame []byte, n int,
 	eth.SetSrc(ifc.MAC)
 	eth.SetType(ipv4.EtherTypeIPv4)
 	off |= ifc.tag
-	if mac, ok := l.cfg.Neigh.Lookup(hop, now); ok {
+	if mac, until, _, ok := l.cfg.Neigh.LookupVersion(hop, now); ok {
 		eth.SetDst(mac)
 		l.send(l.queues[ifc.queue], b, n, off)
+		l.refresh(port, hop, until, now)
 		return
 	}
 	if len(l.pending) == cap(l.pending) {
@@ -155,6 +156,31 @@ func (l *Lcore) sendVia(port int, hop ipv4.Addr, b dev.Buf, frame []byte, n int,
 	l.pending = append(l.pending, p)
 	l.servicePending(now)
 }
+
+// refresh asks a next hop in use for its address again once its entry is
+// in the last quarter of its life, while packets keep going to the MAC
+// address it has (as a kernel re-probes a stale neighbour in use): the
+// answer renews the entry before it expires. Without it, a busy next hop
+// expired every arp.timeout, and its traffic, up to the line rate, waited
+// for ARP in the bounded pending queue and overflowed it. At most one
+// request per hop per arp.retry.
+func (l *Lcore) refresh(port int, hop ipv4.Addr, until, now int64) {
+	if until-now > l.cfg.Neigh.TTL()/4 {
+		return
+	}
+	if next, ok := l.refreshing[hop]; ok && now < next {
+		return
+	}
+	if l.refreshing == nil || len(l.refreshing) > refreshHops {
+		l.refreshing = make(map[ipv4.Addr]int64) // forget the hops long renewed
+	}
+	l.refreshing[hop] = now + int64(l.cfg.ARPRetry)
+	l.c[ARPRefreshes]++
+	l.requestARP(port, hop)
+}
+
+// refreshHops bounds the hops refresh remembers.
+const refreshHops = 4096
 
 // servicePending releases frames whose next hop is now known, requests the
 // others again when their retry is due, and drops those out of time.

@@ -84,6 +84,13 @@ func (o *tcpOut) learnPath(remote ipv4.Addr, port int, hop ipv4.Addr) bool {
 		return false
 	}
 	ifc := &l.cfg.Ifaces[port]
+	l.refresh(port, hop, until, l.now)
+	// Kept until the entry's last quarter of life, when refresh asks
+	// again: the segments then look it up, and ask, until the answer
+	// renews it (a new table version ends the path too).
+	if r := until - l.cfg.Neigh.TTL()/4; r > l.now {
+		until = r
+	}
 	p.remote, p.port, p.queue, p.tag, p.table, p.until = remote, port, ifc.queue, ifc.tag, v, until
 	eth := ipv4.Ethernet(p.eth[:])
 	eth.SetDst(mac)

@@ -386,3 +386,42 @@ func TestTableFullRecovers(t *testing.T) {
 		t.Fatalf("a new transaction: got %q, err %v", again.Got, again.Err)
 	}
 }
+
+// TestNeighbourRefreshedInUse: a next hop in use is asked again before its
+// entry expires, so that traffic to it never waits for ARP (nor overflows
+// the pending queue at a high rate): over three lifetimes of steady
+// transactions the entry is always there on both sides, renewed by
+// arp_refreshes that the other side answered. An idle entry is not asked
+// for and expires.
+func TestNeighbourRefreshedInUse(t *testing.T) {
+	k, txn := echoPair(t, 64)
+	k.Tick = 10 * time.Millisecond
+	ttl := time.Duration(k.A.Ctl.Neigh.TTL())
+	end := k.Now + int64(3*ttl)
+	for k.Now < end {
+		txn()
+		for _, h := range []struct {
+			host *MemHost
+			peer ipv4.Addr
+		}{{k.A, peerIP}, {k.B, ourIP}} {
+			if _, ok := h.host.Ctl.Neigh.Lookup(h.peer, k.Now); !ok {
+				t.Fatalf("at %v: the entry for %v, in use, has expired", time.Duration(k.Now), h.peer)
+			}
+		}
+	}
+	// About one request per lifetime in all: its answer renews the
+	// asker's entry, and the request renews the answerer's.
+	ca, cb := k.A.L.Counters(), k.B.L.Counters()
+	if n := ca[ARPRefreshes] + cb[ARPRefreshes]; n < 2 || n > 6 || ca[DropARPPendingFull]+cb[DropARPPendingFull] != 0 {
+		t.Errorf("arp_refreshes %d+%d (want 2..6 over 3 lifetimes), drop_arp_pending_full %d+%d",
+			ca[ARPRefreshes], cb[ARPRefreshes], ca[DropARPPendingFull], cb[DropARPPendingFull])
+	}
+	before := k.A.L.Counters()[ARPRefreshes]
+	k.Run(int(2*ttl/k.Tick), func() bool { return false })
+	if n := k.A.L.Counters()[ARPRefreshes] - before; n > 1 {
+		t.Errorf("idle: %d refreshes, want at most the one already due", n)
+	}
+	if _, ok := k.A.Ctl.Neigh.Lookup(peerIP, k.Now); ok {
+		t.Errorf("idle for two lifetimes: the entry is still there")
+	}
+}

@@ -43,6 +43,9 @@ func NewNeighbours(limit int, ttl time.Duration) *Neighbours {
 	return n
 }
 
+// TTL is how long an entry lives unless confirmed again.
+func (n *Neighbours) TTL() int64 { return n.ttl }
+
 // search returns the index of a in e, or where it would be inserted.
 func search(e []Neighbour, a Addr) (int, bool) {
 	lo, hi := 0, len(e)

@@ -79,8 +79,8 @@ func (s State) synchronized() bool { return s >= Established }
 // Handler for the rules).
 type Conn struct {
 	// Within each group the fields run from the widest type to the
-	// narrowest: the object is most of an idle connection's memory,
-	// and padding between mixed widths cost 64 bytes of it.
+	// narrowest: the object is most of an idle connection's memory (see
+	// ConnMemory), and padding between mixed widths cost 64 bytes of it.
 	s        *Stack
 	gen      uint64 // incarnation of this object: see Gen
 	handler  Handler

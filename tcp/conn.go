@@ -78,12 +78,15 @@ func (s State) synchronized() bool { return s >= Established }
 // and the poll iteration is over; Gen tells the incarnations apart (see
 // Handler for the rules).
 type Conn struct {
+	// Within each group the fields run from the widest type to the
+	// narrowest: the object is most of an idle connection's memory (see
+	// ConnMemory), and padding between mixed widths cost 64 bytes of it.
 	s        *Stack
 	gen      uint64 // incarnation of this object: see Gen
-	id       FourTuple
-	state    State
 	handler  Handler
 	listener *Listener // while SYN-RECEIVED from a passive open
+	id       FourTuple
+	state    State
 	active   bool
 
 	// Context and Tag are the application's, untouched by the stack.
@@ -91,13 +94,13 @@ type Conn struct {
 	Tag     uint64
 
 	// send side
+	snd                         ring
+	mss                         int // payload bytes per segment
 	iss, sndUna, sndNxt, sndMax Seq
 	sndWnd, maxSndWnd           uint32
 	sndWL1, sndWL2              Seq
-	sndShift                    uint8
-	mss                         int // payload bytes per segment
-	snd                         ring
 	sndBase                     Seq
+	sndShift                    uint8
 	finQueued, finSent          bool
 	noDelay                     bool
 	swsOverride                 bool // the override timeout fired: send a short segment
@@ -105,42 +108,42 @@ type Conn struct {
 
 	// receive side
 	irs, rcvNxt Seq
-	rcvShift    uint8
 	rcvAdv      Seq // right edge advertised
+	lastOOO     Seq // left edge of the range that grew last
+	finSeq      Seq
 	rcv         ring
 	unread      int         // bytes at the start of rcv the application has not taken
-	ooo         []SACKBlock // out-of-order ranges, sorted
-	lastOOO     Seq         // left edge of the range that grew last
-	finSeq      Seq
+	offered     int         // bytes offered to the running Recv
+	ooo         []SACKBlock // out-of-order ranges, sorted; nil until the first
+	rcvShift    uint8
 	finRcvd     bool // a FIN arrived, maybe ahead of data
 	readClosed  bool // the application closed: further data gets a reset
 	inRecv      bool // the handler's Recv is running
 	paused      bool // Pause: nothing is offered until Read
-	offered     int  // bytes offered to the running Recv
 
 	// options
 	tsOK        bool
-	tsRecent    uint32
-	tsRecentAge int64
-	lastAckSent Seq
 	sackOK      bool
 	wsOK        bool
-	sacked      []SACKBlock // the peer's SACK blocks above sndUna (scoreboard)
+	tsRecent    uint32
+	lastAckSent Seq
+	tsRecentAge int64
+	sacked      []SACKBlock // the peer's SACK blocks above sndUna (scoreboard); nil until the first
 
 	// RTT (RFC 6298), in nanoseconds
 	srtt, rttvar, rto int64
-	rttTiming         bool
-	rttSeq            Seq
 	rttStart          int64
 	retries           int
+	rttSeq            Seq
+	rttTiming         bool
 
 	// congestion control (RFC 5681, 6582, 6675)
+	inRecovery     bool
 	cwnd, ssthresh uint32
 	bytesAcked     uint32
-	dupAcks        int
-	inRecovery     bool
 	recover        Seq
 	rxtNext        Seq // next hole to retransmit in SACK recovery
+	dupAcks        int
 
 	// timers: absolute times, 0 when off
 	tRtx, tPersist, tDelack, tKeep, tWait int64
@@ -149,34 +152,39 @@ type Conn struct {
 	lastOOWAck                            int64 // when a bare ACK outside the window was last answered
 	wNext, wPrev                          *Conn
 	wAt                                   int64
-	wSlot                                 int32
 	keepSent                              int
 	persistBackoff                        int
+	wSlot                                 int32
 
 	// output scheduling
 	ackNow     bool
-	ackPending int
 	dirty      bool
+	notified   bool // Open was called
+	synTimeout bool // our SYN or SYN-ACK was sent again on a timeout
+	ackPending int
 	nextDirty  *Conn
 	lastRecv   int64
 	closeErr   error
-	notified   bool // Open was called
-	synTimeout bool // our SYN or SYN-ACK was sent again on a timeout
 }
 
 func (c *Conn) reset(s *Stack, id FourTuple, h Handler) {
+	// The range lists stay with the object (empty): a connection that
+	// needed them once keeps its arrays for the next incarnation, one
+	// that never did holds none (see newRanges).
 	ooo, sacked, gen := c.ooo[:0], c.sacked[:0], c.gen
 	*c = Conn{s: s, id: id, handler: h, wSlot: -1, gen: gen + 1}
-	if cap(ooo) < s.cfg.OOOSegments {
-		ooo = make([]SACKBlock, 0, s.cfg.OOOSegments)
-		sacked = make([]SACKBlock, 0, s.cfg.OOOSegments)
-	}
 	c.ooo, c.sacked = ooo, sacked
 	c.rto = int64(s.cfg.InitialRTO)
 	c.mss = 536
 	c.ssthresh = 1 << 30
 	c.rcvShift = windowShift(s.rcvPool.size)
 }
+
+// newRanges is the array of an ooo or sacked list, made when the
+// connection first needs it: most connections never see data out of order
+// or a SACK block, and at a million connections per lcore two arrays each
+// would cost a quarter of a kilobyte per connection for nothing.
+func (s *Stack) newRanges() []SACKBlock { return make([]SACKBlock, 0, s.cfg.OOOSegments) }
 
 // windowShift is the smallest scale that lets a 16-bit field carry size.
 func windowShift(size int) uint8 {

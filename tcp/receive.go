@@ -96,12 +96,15 @@ func (c *Conn) storeOOO(seq Seq, data []byte) {
 	for j < len(c.ooo) && c.ooo[j].Left.LessThanEq(end) {
 		j++
 	}
-	if i == j && len(c.ooo) == cap(c.ooo) {
+	if i == j && len(c.ooo) >= c.s.cfg.OOOSegments {
 		c.s.C[DropOOOFull]++
 		return
 	}
 	if !c.ensureRcv() {
 		return
+	}
+	if c.ooo == nil {
+		c.ooo = c.s.newRanges()
 	}
 	c.rcv.writeAt(c.unread+int(seq.Sub(c.rcvNxt)), data)
 	nb := SACKBlock{Left: seq, Right: end}

@@ -157,8 +157,11 @@ func (c *Conn) updateScoreboard(seg *Segment) {
 			c.sacked = append(c.sacked[:j+1], c.sacked[k:]...)
 			continue
 		}
-		if len(c.sacked) == cap(c.sacked) {
+		if len(c.sacked) >= c.s.cfg.OOOSegments {
 			continue // bounded: a lost block only costs a spurious retransmission
+		}
+		if c.sacked == nil {
+			c.sacked = c.s.newRanges()
 		}
 		c.sacked = append(c.sacked, SACKBlock{})
 		copy(c.sacked[j+1:], c.sacked[j:])

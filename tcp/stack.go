@@ -180,6 +180,7 @@ type Stack struct {
 	conns     connTable
 	listeners map[uint16]*Listener
 	freeConns []*Conn
+	slab      []Conn  // control blocks not used yet (see connSlab)
 	released  []*Conn // connections ended this poll iteration: recycled by Flush
 	depth     int     // handler callbacks running, nested ones counted
 	made      int
@@ -369,7 +370,14 @@ func (s *Stack) newConn(id FourTuple, h Handler) *Conn {
 		c = s.freeConns[n-1]
 		s.freeConns = s.freeConns[:n-1]
 	} else {
-		c = new(Conn)
+		if len(s.slab) == 0 {
+			// No more than the MaxConns not made yet, and at least
+			// one: connections that ended in this poll iteration are
+			// not on the free list yet.
+			s.slab = make([]Conn, max(min(connsPerSlab, s.cfg.MaxConns-s.made), 1))
+		}
+		c = &s.slab[0]
+		s.slab = s.slab[1:]
 		s.made++
 	}
 	c.reset(s, id, h)

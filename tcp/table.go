@@ -20,16 +20,16 @@ type connTable struct {
 	k0, k1 uint64
 }
 
+// minSlots is the smallest table, for the tiny MaxConns of tests.
+const minSlots = 16
+
 type connSlot struct {
 	id FourTuple
 	c  *Conn // nil: the slot is empty
 }
 
 func (t *connTable) init(maxConns int, key sipKey) {
-	size := pow2(2 * maxConns)
-	if size < 16 {
-		size = 16
-	}
+	size := max(pow2(2*maxConns), minSlots)
 	t.slots = make([]connSlot, size)
 	t.mask = uint64(size - 1)
 	// Inputs no ISN takes (its second word is below 2^32): the table's

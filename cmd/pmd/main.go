@@ -19,6 +19,7 @@ import (
 	"github.com/pmdstack/pmd/config"
 	"github.com/pmdstack/pmd/ipv4"
 	"github.com/pmdstack/pmd/stack"
+	"github.com/pmdstack/pmd/tcp"
 	"github.com/pmdstack/pmd/xfer"
 )
 
@@ -287,6 +288,15 @@ func check(file string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s: configuration valid: %d lcores, %d ports, %d services\n", cfg.File, len(cfg.EAL.Lcores), len(cfg.Ports), len(cfg.Services))
 	fmt.Fprintf(stdout, "memory: %d mbufs per lcore pool (%d MiB each, %d MiB for %d lcores) + %d MiB overhead = %d MiB\n",
 		cfg.PoolMbufs(), m.PerLcorePool/mb, m.Pools/mb, len(cfg.EAL.Lcores), m.Overhead/mb, (m.Total+mb-1)/mb)
+	// The stacks' memory is the Go heap's, not hugepages: a separate
+	// figure, at most (every connection open, every buffer made), from
+	// the arithmetic TestIdleConnMemory holds to a measured stack.
+	tm, n := tcp.ConnMemory(cfg.TCP.Stack(cfg.MSS())), len(cfg.EAL.Lcores)
+	mib := func(b int) int { return (b + mb - 1) / mb }
+	fmt.Fprintf(stdout, "connections (Go heap): %d per lcore (tcp.max_conns), at most %d MiB per lcore for the table and control blocks (%d bytes per connection), %d MiB for %d lcores\n",
+		tm.MaxConns, mib(tm.Conns()), tm.PerConn(), mib(n*tm.Conns()), n)
+	fmt.Fprintf(stdout, "buffers (Go heap): %d of %d KiB to send and %d of %d KiB to receive per lcore (tcp.buffers), at most %d MiB per lcore, %d MiB for %d lcores\n",
+		cfg.TCP.Buffers, tm.SndBuf>>10, cfg.TCP.Buffers, tm.RcvBuf>>10, mib(tm.Buffers), mib(n*tm.Buffers), n)
 	if !cfg.EAL.Hugepages {
 		fmt.Fprintln(stdout, "hugepages: off (eal.hugepages = false): runs with --no-huge")
 		return 0

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pmdstack/pmd/tcp"
 )
 
 // writeConf writes doc to a file of a temporary directory.
@@ -77,6 +80,51 @@ func TestCheckClean(t *testing.T) {
 	for _, w := range []string{"configuration valid: 1 lcores, 1 ports, 0 services", "memory: ", "hugepages: off"} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("no %q in\n%s", w, &out)
+		}
+	}
+}
+
+// TestCheckTCPMemory: pmd check prints the Go heap the TCP stacks take at
+// most, from [tcp] and the number of lcores. The table's figure is
+// written out here: 2^21 slots of 24 bytes for a million connections, and
+// a free list of 8-byte pointers; the control block's size comes from
+// tcp.ConnMemory, which TestIdleConnMemory holds to a measured stack.
+func TestCheckTCPMemory(t *testing.T) {
+	f := writeConf(t, `
+[eal]
+lcores = [0, 1]
+hugepages = false
+
+[[port]]
+device = "net_null0"
+address = "198.18.0.1/24"
+
+[tcp]
+max_conns = 1000000
+buffers = 1000
+snd_buf = 65536
+rcv_buf = 100000
+`)
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "-c", f}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s%s", code, &out, &errb)
+	}
+	const mb = 1 << 20
+	conn := tcp.ConnMemory(tcp.Config{}).Conn
+	table := 1<<21*24 + 1000000*8
+	perLcore := 1000000*conn + table
+	// Receive buffers are a power of two: 128 KiB. Each free list is 1000
+	// slices of 24 bytes. In all 187.5 MiB, rounded up.
+	bufs := 1000*(64<<10+128<<10) + 2*1000*24
+	want := []string{
+		fmt.Sprintf("connections (Go heap): 1000000 per lcore (tcp.max_conns), at most %d MiB per lcore for the table and control blocks (%d bytes per connection), %d MiB for 2 lcores\n",
+			(perLcore+mb-1)/mb, conn+(table+999999)/1000000, (2*perLcore+mb-1)/mb),
+		fmt.Sprintf("buffers (Go heap): 1000 of 64 KiB to send and 1000 of 128 KiB to receive per lcore (tcp.buffers), at most %d MiB per lcore, %d MiB for 2 lcores\n",
+			(bufs+mb-1)/mb, (2*bufs+mb-1)/mb),
+	}
+	for _, w := range want {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("no line\n%sin\n%s", w, &out)
 		}
 	}
 }

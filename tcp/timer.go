@@ -2,19 +2,30 @@ package tcp
 
 const (
 	wheelShift = 20 // a tick is 2^20 ns, about 1 ms
-	wheelSlots = 1024
+	wheelBits  = 10
+	wheelSlots = 1 << wheelBits // per level: the inner turn is about 1.07 s, the outer about 18 minutes
 	wheelMask  = wheelSlots - 1
 )
 
 // wheel is the lcore's timing wheel: each connection is in at most one
-// slot, at its earliest deadline. Adding and removing are O(1); a poll
-// with no tick elapsed costs one comparison. Deadlines further than one
-// turn away stay in their slot and are skipped until due.
+// slot, at its earliest deadline. It has two levels. The inner one holds
+// the deadlines of the coming turn (1,024 ticks of about 1 ms), one slot a
+// tick; the outer one the later deadlines (keep-alive, TIME-WAIT,
+// retransmissions backed off), one slot per 1,024 ticks, and each outer
+// slot comes down into the inner level when its period begins. So every
+// entry is looked at a bounded number of times before it fires (once in
+// each level, or once more per 18 minutes for a deadline beyond the outer
+// turn), whatever the number of connections: with one level, an entry a
+// minute ahead was passed over once a second until due, and a million of
+// them took a third of the lcore. Adding and removing are O(1); a poll
+// with no tick elapsed costs one comparison.
 type wheel struct {
-	slots [wheelSlots]*Conn
+	inner [wheelSlots]*Conn
+	outer [wheelSlots]*Conn
 	tick  int64 // last tick processed
 	count int
 	fired []*Conn
+	seen  int // entries advance has looked at, fired or not: what it costs
 }
 
 func (w *wheel) init() { w.fired = make([]*Conn, 0, 256) }
@@ -27,15 +38,39 @@ func (w *wheel) add(c *Conn, at int64) {
 	if t <= w.tick {
 		t = w.tick + 1
 	}
-	slot := int32(t & wheelMask)
-	c.wAt, c.wSlot = at, slot
+	c.wAt = at
+	w.insert(c, t)
+	w.count++
+}
+
+// insert links c into the slot for tick t (after w.tick): the inner slot
+// within the coming turn, else the outer slot of t's period (the last
+// one for a deadline beyond the outer turn: it is filed again when that
+// slot comes down). wSlot numbers the inner slots 0..1023 and the outer
+// ones 1024..2047.
+func (w *wheel) insert(c *Conn, t int64) {
+	var head **Conn
+	if t-w.tick < wheelSlots {
+		c.wSlot = int32(t & wheelMask)
+		head = &w.inner[c.wSlot]
+	} else {
+		p := min(t>>wheelBits, w.tick>>wheelBits+wheelSlots-1)
+		c.wSlot = int32(wheelSlots + p&wheelMask)
+		head = &w.outer[p&wheelMask]
+	}
 	c.wPrev = nil
-	c.wNext = w.slots[slot]
+	c.wNext = *head
 	if c.wNext != nil {
 		c.wNext.wPrev = c
 	}
-	w.slots[slot] = c
-	w.count++
+	*head = c
+}
+
+func (w *wheel) head(slot int32) **Conn {
+	if slot >= wheelSlots {
+		return &w.outer[slot-wheelSlots]
+	}
+	return &w.inner[slot]
 }
 
 func (w *wheel) remove(c *Conn) {
@@ -45,7 +80,7 @@ func (w *wheel) remove(c *Conn) {
 	if c.wPrev != nil {
 		c.wPrev.wNext = c.wNext
 	} else {
-		w.slots[c.wSlot] = c.wNext
+		*w.head(c.wSlot) = c.wNext
 	}
 	if c.wNext != nil {
 		c.wNext.wPrev = c.wPrev
@@ -62,13 +97,14 @@ func (w *wheel) advance(now int64, fire func(*Conn)) {
 		w.tick = max(w.tick, to)
 		return
 	}
+	w.fired = w.fired[:0]
 	from := w.tick + 1
 	if to-from >= wheelSlots {
 		from = to - wheelSlots + 1 // one full turn visits every slot
 	}
-	w.fired = w.fired[:0]
 	for t := from; t <= to; t++ {
-		for c := w.slots[t&wheelMask]; c != nil; {
+		for c := w.inner[t&wheelMask]; c != nil; {
+			w.seen++
 			next := c.wNext
 			if c.wAt <= now {
 				w.remove(c)
@@ -77,7 +113,31 @@ func (w *wheel) advance(now int64, fire func(*Conn)) {
 			c = next
 		}
 	}
+	// The outer periods begun since the last advance come down: what is
+	// due fires, the rest goes to the inner level (or, beyond the outer
+	// turn, back out).
+	pFrom, pTo := w.tick>>wheelBits+1, to>>wheelBits
+	if pTo-pFrom >= wheelSlots {
+		pFrom = pTo - wheelSlots + 1
+	}
 	w.tick = to
+	for p := pFrom; p <= pTo; p++ {
+		c := w.outer[p&wheelMask]
+		w.outer[p&wheelMask] = nil // the list is walked detached: entries may come back to this slot
+		for c != nil {
+			w.seen++
+			next := c.wNext
+			c.wNext, c.wPrev = nil, nil
+			if c.wAt <= now {
+				c.wSlot = -1
+				w.count--
+				w.fired = append(w.fired, c)
+			} else {
+				w.insert(c, (c.wAt+1<<wheelShift-1)>>wheelShift)
+			}
+			c = next
+		}
+	}
 	for i, c := range w.fired {
 		w.fired[i] = nil
 		fire(c)

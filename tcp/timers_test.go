@@ -3,6 +3,7 @@ package tcp
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -603,4 +604,68 @@ func TestSynTimeoutRTO(t *testing.T) {
 			t.Fatalf("RTO %v after a prompt handshake, want the measured one", rto)
 		}
 	})
+}
+
+// TestWheelFarDeadlines: deadlines from a millisecond to an hour ahead,
+// on a wheel advanced every millisecond (as an lcore does) and now and
+// then after a long pause. Each fires once, within a tick after its
+// deadline and never before it, and the wheel looks at each entry a
+// bounded number of times, however far ahead it was (with one level, an
+// entry a minute ahead was looked at once a second until due).
+func TestWheelFarDeadlines(t *testing.T) {
+	var w wheel
+	w.init()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 20000
+	conns := make([]Conn, n)
+	firedAt := make(map[*Conn]int64, n)
+	now := int64(time.Second)
+	w.advance(now, nil)
+	for i := range conns {
+		c := &conns[i]
+		c.wSlot = -1
+		var ahead time.Duration
+		switch i % 4 {
+		case 0:
+			ahead = time.Duration(rng.Int64N(int64(time.Second)))
+		case 1:
+			ahead = time.Duration(rng.Int64N(int64(time.Minute)))
+		case 2:
+			ahead = time.Minute + time.Duration(rng.Int64N(int64(time.Minute)))
+		default:
+			ahead = time.Duration(rng.Int64N(int64(time.Hour)))
+		}
+		w.add(c, now+1+int64(ahead))
+	}
+	var step int64
+	fire := func(c *Conn) {
+		if _, ok := firedAt[c]; ok {
+			t.Fatalf("fired twice")
+		}
+		firedAt[c] = now
+		// Late by at most the time since the last advance and a tick.
+		if late := now - c.wAt; late < 0 || late > step+1<<wheelShift {
+			t.Fatalf("entry due at %v fired at %v, %v after an advance of %v", time.Duration(c.wAt), time.Duration(now), time.Duration(late), time.Duration(step))
+		}
+	}
+	end := now + int64(time.Hour) + int64(2*time.Second)
+	for now < end {
+		step = int64(time.Millisecond)
+		if rng.IntN(1000) == 0 {
+			step = rng.Int64N(int64(40 * time.Second)) // an lcore that slept
+		}
+		now += step
+		w.advance(now, fire)
+	}
+	if len(firedAt) != n || w.count != 0 {
+		t.Fatalf("%d of %d fired, %d left on the wheel", len(firedAt), n, w.count)
+	}
+	// Inner level once, outer level once or twice (a deadline beyond the
+	// outer turn comes down and goes back out once), plus the passes of
+	// the long pauses.
+	if per := float64(w.seen) / n; per > 4 {
+		t.Errorf("the wheel looked at each entry %.1f times on average, want at most 4", per)
+	} else {
+		t.Logf("entries looked at %.2f times each", per)
+	}
 }

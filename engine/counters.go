@@ -39,6 +39,8 @@ const (
 	RSSHashMatch     // device hashes equal to ours
 	RSSHashMismatch  // device hashes that differ
 	PcapSkipped      // frames a capture (port.pcap) did not record: its file was full or unwritable
+	PollGaps         // polls that began more than 1 ms after the one before with no idle action between: the lcore lost its CPU, or a poll was slow
+	PollGapMicros    // the time those gaps took, in microseconds (poll_gap_microseconds)
 	// The exception path (port.exception): frames handed to the kernel,
 	// and frames the kernel sent out of the port.
 	ExceptionToKernel
@@ -104,6 +106,8 @@ var counterNames = [NumCounters]string{
 	ARPRepliesOut:       "arp_replies_out",
 	ARPRequestsOut:      "arp_requests_out",
 	ARPRefreshes:        "arp_refreshes",
+	PollGaps:            "poll_gaps",
+	PollGapMicros:       "poll_gap_microseconds",
 	ICMPEchoReplies:     "icmp_echo_replies",
 	ICMPUnreachOut:      "icmp_unreach_out",
 	ICMPFragNeededIn:    "icmp_frag_needed_in",

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -522,6 +523,38 @@ func TestListingConcurrent(t *testing.T) {
 			}
 		default:
 			t.Fatalf("request %d not answered", i)
+		}
+	}
+}
+
+// TestPollGaps: a poll that begins more than a millisecond after the one
+// before (the thread lost its CPU) is counted with its length; with an
+// idle action between the two (an lcore with nothing to do sleeps after
+// 4 empty polls here), the time is the idle action's and is not.
+func TestPollGaps(t *testing.T) {
+	for _, c := range []struct {
+		idle       Idle
+		gaps, usec uint64
+	}{{IdlePoll, 1, 5000}, {IdleSleep, 0, 0}} {
+		h := NewMemHost(&Config{Ifaces: []Iface{{Name: "p0", MAC: macA, Prefix: ipv4.Prefix{Addr: ourIP, Bits: 24}}},
+			Idle: c.idle, IdleAfter: 4, IdleSleep: time.Microsecond}, ipv4.ChecksumCaps{})
+		var stop atomic.Bool
+		now, calls := int64(time.Second), 0
+		clock := func() int64 {
+			calls++
+			now += int64(time.Microsecond)
+			if calls == 100 {
+				now += int64(5 * time.Millisecond)
+			}
+			if calls == 300 {
+				stop.Store(true)
+			}
+			return now
+		}
+		h.L.Run(&stop, clock)
+		got := h.L.Counters()
+		if got[PollGaps] != c.gaps || got[PollGapMicros] < c.usec || got[PollGapMicros] > c.usec+10 {
+			t.Errorf("idle %v: poll_gaps %d, poll_gap_microseconds %d; want %d and about %d", c.idle, got[PollGaps], got[PollGapMicros], c.gaps, c.usec)
 		}
 	}
 }

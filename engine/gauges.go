@@ -13,6 +13,7 @@ type Gauges struct {
 	SendBuffers int                // TCP send buffers held by connections
 	RecvBuffers int                // TCP receive buffers held by connections
 	BufferBytes int                // TCP buffers' memory, made so far (held or pooled)
+	ConnBytes   int                // TCP control blocks' and table's memory (tcp.Stack.ConnBytes)
 }
 
 // publishedGauges is written by its lcore and read by anyone.
@@ -20,6 +21,7 @@ type publishedGauges struct {
 	states   [tcp.NumStates]atomic.Int64
 	snd, rcv atomic.Int64
 	bufBytes atomic.Int64
+	conBytes atomic.Int64
 }
 
 func (p *publishedGauges) store(s *tcp.Stack) {
@@ -31,6 +33,7 @@ func (p *publishedGauges) store(s *tcp.Stack) {
 	p.snd.Store(int64(snd))
 	p.rcv.Store(int64(rcv))
 	p.bufBytes.Store(int64(s.BufferBytes()))
+	p.conBytes.Store(int64(s.ConnBytes()))
 }
 
 // Gauges are the lcore's levels as last published; safe from any
@@ -43,5 +46,6 @@ func (l *Lcore) Gauges() Gauges {
 	g.SendBuffers = int(l.pubGauges.snd.Load())
 	g.RecvBuffers = int(l.pubGauges.rcv.Load())
 	g.BufferBytes = int(l.pubGauges.bufBytes.Load())
+	g.ConnBytes = int(l.pubGauges.conBytes.Load())
 	return g
 }

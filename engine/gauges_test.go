@@ -26,6 +26,7 @@ func TestGaugesPublished(t *testing.T) {
 		// receive buffer); the idle connection holds none, the pool
 		// keeps it.
 		want.BufferBytes = h.L.TCP().Config().SndBuf
+		want.ConnBytes = h.L.TCP().ConnBytes() // tcp's TestIdleConnMemory holds it to the heap
 		if g != want {
 			t.Errorf("lcore of %v, idle connection: gauges %+v, want %+v", h.L.cfg.Ifaces[0].MAC, g, want)
 		}

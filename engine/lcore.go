@@ -360,16 +360,29 @@ func (l *Lcore) Active() int { return int(l.pubActive.Load()) }
 // Run polls until stop is set, idling as configured, then flushes, drops
 // what is pending and publishes its counters a last time.
 func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
-	l.Start(clock())
+	last := clock()
+	l.Start(last)
 	empty := 0
 	for !stop.Load() {
-		if l.Poll(clock()) > 0 {
+		now := clock()
+		// A poll that begins long after the one before without an idle
+		// action between them: the thread lost its CPU (to another
+		// thread, to the hypervisor) or the poll was slow. Every packet
+		// waiting meanwhile waited that long: latency outliers start
+		// here.
+		if gap := now - last; gap > pollGap {
+			l.c[PollGaps]++
+			l.c[PollGapMicros] += uint64(gap / 1000)
+		}
+		last = now
+		if l.Poll(now) > 0 {
 			empty = 0
 			continue
 		}
 		if empty++; empty < l.cfg.IdleAfter {
 			continue
 		}
+
 		switch l.cfg.Idle {
 		case IdleYield:
 			// sched_yield alone. The thread is locked to this goroutine,
@@ -399,9 +412,15 @@ func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
 			ts := unix.NsecToTimespec(int64(l.cfg.IdleSleep))
 			unix.Nanosleep(&ts, nil)
 		}
+		if l.cfg.Idle != IdlePoll {
+			last = clock() // the idle action's time is no gap
+		}
 	}
 	l.Close()
 }
+
+// pollGap is the time between two polls beyond which PollGaps counts.
+const pollGap = int64(time.Millisecond)
 
 // Close resets the TCP connections still open (their peers learn at
 // once that they are gone, rather than retransmitting into silence),

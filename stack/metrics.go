@@ -87,8 +87,8 @@ func newCollector(read func() Counters) *collector {
 	}
 	for i := engine.Counter(0); i < engine.NumCounters; i++ {
 		if !i.IsDrop() {
-			c.engine[i] = prometheus.NewDesc(metricsPrefix+i.String()+"_total",
-				fmt.Sprintf("The lcore's %s counter (README, Counters).", i), lcore, nil)
+			name, _ := engineMetric(i)
+			c.engine[i] = prometheus.NewDesc(name, fmt.Sprintf("The lcore's %s counter (README, Counters).", i), lcore, nil)
 		}
 	}
 	for i := tcp.Counter(0); i < tcp.NumCounters; i++ {
@@ -140,6 +140,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for i := engine.Counter(0); i < engine.NumCounters; i++ {
 			if i.IsDrop() {
 				counter(c.drops, l.Engine[i], lc, strings.TrimPrefix(i.String(), engineDrop))
+			} else if _, unit := engineMetric(i); unit != 1 {
+				ch <- prometheus.MustNewConstMetric(c.engine[i], prometheus.CounterValue, float64(l.Engine[i])*unit, lc)
 			} else {
 				counter(c.engine[i], l.Engine[i], lc)
 			}
@@ -238,4 +240,14 @@ type slogPrinter struct{ s *Stack }
 
 func (p slogPrinter) Println(v ...any) {
 	p.s.log.Warn("metrics scrape", "err", strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+}
+
+// engineMetric is the family of an engine counter other than a drop, and
+// the factor from the counter to the family's unit: Prometheus counts
+// time in seconds.
+func engineMetric(i engine.Counter) (name string, unit float64) {
+	if i == engine.PollGapMicros {
+		return metricsPrefix + "poll_gap_seconds_total", 1e-6
+	}
+	return metricsPrefix + i.String() + "_total", 1
 }

@@ -135,8 +135,8 @@ func TestCollectorFamilies(t *testing.T) {
 			drops++
 			continue
 		}
-		if mfs["pmd_"+i.String()+"_total"] == nil {
-			t.Errorf("engine counter %s: no family", i)
+		if name, _ := engineMetric(i); mfs[name] == nil {
+			t.Errorf("engine counter %s: no family %s", i, name)
 		}
 	}
 	for i := tcp.Counter(0); i < tcp.NumCounters; i++ {

@@ -46,6 +46,9 @@ type MemorySnapshot struct {
 	// TCPBuffers is the TCP buffers' share of GoHeap: those made so far,
 	// held by connections or pooled (idle connections hold none).
 	TCPBuffers uint64 `json:"tcp_buffer_bytes"`
+	// TCPConns is the connections' share of GoHeap by the stacks' own
+	// accounting: control blocks made and the tables (tcp.Stack.ConnBytes).
+	TCPConns uint64 `json:"tcp_conn_bytes"`
 }
 
 // Snapshot reads the counters (as Counters does) into a Snapshot.
@@ -55,7 +58,9 @@ func (s *Stack) Snapshot() Snapshot {
 	snap := Snapshot{Time: now, Uptime: now.Sub(s.started).Seconds(),
 		Memory: MemorySnapshot{GoHeap: c.Memory.GoHeap, MbufsInUse: c.Memory.MbufsInUse, Mbufs: c.Memory.Mbufs}}
 	for _, l := range s.lcores {
-		snap.Memory.TCPBuffers += uint64(l.e.Gauges().BufferBytes)
+		g := l.e.Gauges()
+		snap.Memory.TCPBuffers += uint64(g.BufferBytes)
+		snap.Memory.TCPConns += uint64(g.ConnBytes)
 	}
 	for i := range c.Lcores {
 		snap.Lcores = append(snap.Lcores, lcoreSnapshot(i, &c.Lcores[i]))

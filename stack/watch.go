@@ -13,8 +13,9 @@ import (
 // trouble (a pool run dry, a ring full, a neighbour not answering) instead
 // of one per packet or per interval.
 
-// changed reports whether anything but the poll count differs between two
-// readings: an idle pmd's lcores keep polling, and that alone is no news.
+// changed reports whether anything but the poll counts differs between two
+// readings: an idle pmd's lcores keep polling, and lose their CPU now and
+// then (poll_gaps) while they spin before idling; that alone is no news.
 func changed(a, b *Counters) bool {
 	if len(a.Lcores) != len(b.Lcores) || len(a.Ports) != len(b.Ports) {
 		return true
@@ -25,7 +26,7 @@ func changed(a, b *Counters) bool {
 			return true
 		}
 		for c := engine.Counter(0); c < engine.NumCounters; c++ {
-			if c != engine.Polls && x.Engine[c] != y.Engine[c] {
+			if c != engine.Polls && c != engine.PollGaps && c != engine.PollGapMicros && x.Engine[c] != y.Engine[c] {
 				return true
 			}
 		}

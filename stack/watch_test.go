@@ -16,6 +16,8 @@ func TestChangedIgnoresPolls(t *testing.T) {
 	a := Counters{Lcores: make([]LcoreCounters, 2), Ports: make([]pmd.Stats, 1)}
 	b := Counters{Lcores: make([]LcoreCounters, 2), Ports: make([]pmd.Stats, 1)}
 	b.Lcores[1].Engine[engine.Polls] = 1000
+	b.Lcores[1].Engine[engine.PollGaps] = 2
+	b.Lcores[1].Engine[engine.PollGapMicros] = 3000
 	b.Memory.GoHeap = 1 << 20
 	if changed(&a, &b) {
 		t.Error("polls and the heap alone count as a change")

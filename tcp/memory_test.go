@@ -137,6 +137,9 @@ func TestIdleConnMemory(t *testing.T) {
 	}
 	near("control block", conn, m.Conn)
 	near("table and free list", table, m.PerConn()-m.Conn)
+	// The stack's own account (pmd stats's tcp_conn_bytes) is what the
+	// heap shows.
+	near("ConnBytes", float64(s.ConnBytes())/idleConns, int(full-base)/idleConns)
 }
 
 // liveHeap is the bytes of live objects on the heap, after a collection.

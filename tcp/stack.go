@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
+	"unsafe"
 
 	"github.com/pmdstack/pmd/ipv4"
 )
@@ -181,6 +182,7 @@ type Stack struct {
 	listeners map[uint16]*Listener
 	freeConns []*Conn
 	slab      []Conn  // control blocks not used yet (see connSlab)
+	slabBytes int     // control blocks made, in bytes
 	released  []*Conn // connections ended this poll iteration: recycled by Flush
 	depth     int     // handler callbacks running, nested ones counted
 	made      int
@@ -272,6 +274,12 @@ func (s *Stack) States() [NumStates]int { return s.states }
 func (s *Stack) Buffers() (send, recv int) {
 	return s.sndPool.made - len(s.sndPool.free), s.rcvPool.made - len(s.rcvPool.free)
 }
+
+// ConnBytes is the memory of the connections by the stack's own
+// accounting: the control blocks made so far (in use, free, or in TIME-WAIT)
+// and the table, made whole for MaxConns at the start. Buffers are apart
+// (BufferBytes).
+func (s *Stack) ConnBytes() int { return s.slabBytes + ConnMemory(s.cfg).Table }
 
 // BufferBytes is the memory of the send and receive buffers made so far,
 // held by connections or free in the pools for the next ones: what the
@@ -375,6 +383,7 @@ func (s *Stack) newConn(id FourTuple, h Handler) *Conn {
 			// one: connections that ended in this poll iteration are
 			// not on the free list yet.
 			s.slab = make([]Conn, max(min(connsPerSlab, s.cfg.MaxConns-s.made), 1))
+			s.slabBytes += len(s.slab) * int(unsafe.Sizeof(Conn{}))
 		}
 		c = &s.slab[0]
 		s.slab = s.slab[1:]

@@ -92,7 +92,7 @@ func (s *Spec) Flags(fs *flag.FlagSet) {
 func (s *Spec) ScaleFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.sources, "sources", "", "open connections from every address of this IPv4 network (each one of the port's addresses), one address's source ports after the other; default: the port's address")
 	fs.Float64Var(&s.Active, "active", 100, "percent of the connections that do requests at a time (rr, http); the others stay open and idle, and the active window moves on every second")
-	fs.IntVar(&s.OpenRate, "open-rate", 0, "connections opened per second at most (0: all at once); the measurement starts once all are open")
+	fs.IntVar(&s.OpenRate, "open-rate", 0, "connections opened per second at most (0: all at once); with it (or -active) the warm-up starts again once all are open, then the measurement")
 	fs.DurationVar(&s.Think, "think", 0, "rr, http: an active connection waits this long after a response before its next request (0: at once); each then offers 1/think requests a second, whatever the latency")
 }
 
@@ -237,7 +237,6 @@ func MeasureProgress(spec Spec, meters []*Meter, measuring *atomic.Bool, stop <-
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	warm := time.After(spec.Warmup)
-	warmed := false
 	pt, pb, _ := total()
 	// A run that holds its connections warms up until all are open too,
 	// or until their number has not grown for holdStall (the missing ones
@@ -266,12 +265,14 @@ warmup:
 				progress(Progress{Elapsed: time.Since(begin), Warmup: true, Rate: rate(t, b, pt, pb), Errors: e, Open: open()})
 			}
 			pt, pb = t, b
-			if warmed && allOpen() {
+			// A holding run warms up for Warmup again once all are
+			// open: the measurement sees the held state, not the end
+			// of the opening.
+			if spec.Holds() && allOpen() && time.Since(begin)-opened >= spec.Warmup {
 				break warmup
 			}
 		case <-warm:
-			warmed = true
-			if !spec.Holds() || allOpen() {
+			if !spec.Holds() {
 				break warmup
 			}
 		case <-stop:

@@ -53,8 +53,8 @@ Usage:
                          addresses), -open-rate paces the opening, -active
                          keeps PCT of the connections busy at a time and the
                          rest open and idle (the busy window moves every
-                         second): a run that holds connections measures once
-                         all are open
+                         second): a run that holds connections warms up
+                         again once all are open, then measures
   pmd fwd [-c FILE]      the device's limit without the stack: every lcore
                          sends back each frame it receives (MACs swapped);
                          pmd bench -workload raw measures the round trips

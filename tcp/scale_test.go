@@ -92,6 +92,7 @@ func TestConstantTime(t *testing.T) {
 // each, and the time of their virtual lcores.
 type scaleSet struct {
 	stacks []*Stack
+	outs   []*recOut // by stack
 	conns  [][]*Conn // by stack
 	ids    [][]FourTuple
 	now    int64
@@ -122,6 +123,7 @@ func newScaleSet(tb testing.TB, stacks, perStack int) *scaleSet {
 			}
 		}
 		set.stacks = append(set.stacks, s)
+		set.outs = append(set.outs, out)
 		set.conns = append(set.conns, conns)
 		set.ids = append(set.ids, ids)
 	}

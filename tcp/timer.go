@@ -5,6 +5,8 @@ const (
 	wheelBits  = 10
 	wheelSlots = 1 << wheelBits // per level: the inner turn is about 1.07 s, the outer about 18 minutes
 	wheelMask  = wheelSlots - 1
+	// wheelFireMax bounds the timers one advance fires (see advance).
+	wheelFireMax = 1024
 )
 
 // wheel is the lcore's timing wheel: each connection is in at most one
@@ -102,25 +104,38 @@ func (w *wheel) advance(now int64, fire func(*Conn)) {
 	if to-from >= wheelSlots {
 		from = to - wheelSlots + 1 // one full turn visits every slot
 	}
+	// At most wheelFireMax fire in one advance: deadlines that fell
+	// together (a million connections closed at once reach the end of
+	// TIME-WAIT in the same millisecond) fire over the next polls instead
+	// of holding the lcore for as long as all of them take (0.4 s for a
+	// million). done is the last tick whose slot was walked to its end.
+	done := to
+scan:
 	for t := from; t <= to; t++ {
 		for c := w.inner[t&wheelMask]; c != nil; {
 			w.seen++
 			next := c.wNext
 			if c.wAt <= now {
+				if len(w.fired) == wheelFireMax {
+					done = t - 1 // this slot again next time
+					break scan
+				}
 				w.remove(c)
 				w.fired = append(w.fired, c)
 			}
 			c = next
 		}
 	}
-	// The outer periods begun since the last advance come down: what is
-	// due fires, the rest goes to the inner level (or, beyond the outer
-	// turn, back out).
-	pFrom, pTo := w.tick>>wheelBits+1, to>>wheelBits
+	// The outer periods begun up to done come down: what is due fires
+	// (or, when enough fired, waits in done's slot, walked again by the
+	// next advance), the rest goes to the inner level (or, beyond the
+	// outer turn, back out).
+	pFrom, pTo := w.tick>>wheelBits+1, done>>wheelBits
 	if pTo-pFrom >= wheelSlots {
 		pFrom = pTo - wheelSlots + 1
 	}
-	w.tick = to
+	w.tick = done
+	deferred := false
 	for p := pFrom; p <= pTo; p++ {
 		c := w.outer[p&wheelMask]
 		w.outer[p&wheelMask] = nil // the list is walked detached: entries may come back to this slot
@@ -128,15 +143,21 @@ func (w *wheel) advance(now int64, fire func(*Conn)) {
 			w.seen++
 			next := c.wNext
 			c.wNext, c.wPrev = nil, nil
-			if c.wAt <= now {
+			if c.wAt <= now && len(w.fired) < wheelFireMax {
 				c.wSlot = -1
 				w.count--
 				w.fired = append(w.fired, c)
+			} else if c.wAt <= now {
+				w.insert(c, done)
+				deferred = true
 			} else {
 				w.insert(c, (c.wAt+1<<wheelShift-1)>>wheelShift)
 			}
 			c = next
 		}
+	}
+	if deferred {
+		w.tick = done - 1
 	}
 	for i, c := range w.fired {
 		w.fired[i] = nil

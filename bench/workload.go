@@ -72,6 +72,7 @@ type Spec struct {
 	Active   float64       // percent of the connections doing rr or http at a time (a window that moves every second); 0 or 100: all
 	OpenRate int           // connections opened per second at most; 0: all at the start
 	Think    time.Duration // rr, http: an active connection's pause after a response before its next request
+	Reopen   bool          // after the measurement, close every connection at once, then open them all again (see RunReopen)
 	server   string
 	sources  string
 }
@@ -93,6 +94,7 @@ func (s *Spec) ScaleFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.sources, "sources", "", "open connections from every address of this IPv4 network (each one of the port's addresses), one address's source ports after the other; default: the port's address")
 	fs.Float64Var(&s.Active, "active", 100, "percent of the connections that do requests at a time (rr, http); the others stay open and idle, and the active window moves on every second")
 	fs.IntVar(&s.OpenRate, "open-rate", 0, "connections opened per second at most (0: all at once); with it (or -active) the warm-up starts again once all are open, then the measurement")
+	fs.BoolVar(&s.Reopen, "reopen", false, "after the measurement, close every connection at once (this side keeps them in TIME-WAIT: set tcp.tw_reuse), wait until all are closed, then open them all again at -open-rate, and report how long each took")
 	fs.DurationVar(&s.Think, "think", 0, "rr, http: an active connection waits this long after a response before its next request (0: at once); each then offers 1/think requests a second, whatever the latency")
 }
 
@@ -143,6 +145,8 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("-think: expected 0..1m, got %s", s.Think)
 	case s.Think > 0 && s.Workload != RR && s.Workload != HTTP:
 		return fmt.Errorf("-think: only rr and http pause between requests, not %s", s.Workload)
+	case s.Reopen && s.Workload != RR && s.Workload != HTTP:
+		return fmt.Errorf("-reopen: only rr and http hold their connections, not %s", s.Workload)
 	}
 	if s.sources != "" {
 		p, err := netip.ParsePrefix(s.sources)
@@ -177,6 +181,72 @@ type Result struct {
 	Hist      Hist
 	Opened    uint64        // connections open when the measurement began
 	OpenTime  time.Duration // from the start until they were (Holds)
+	Reopen    *Reopen       // -reopen's phase, after the measurement
+}
+
+// Reopen is what -reopen measured: every connection closed at once, then
+// all opened again.
+type Reopen struct {
+	Closed     uint64        `json:"closed"`          // connections closed
+	CloseTime  time.Duration `json:"close_ns"`        // from the close until the last had finished
+	TimeWait   int           `json:"time_wait"`       // this side's connections in TIME-WAIT then
+	Reopened   uint64        `json:"reopened"`        // connections open again
+	ReopenTime time.Duration `json:"reopen_ns"`       // until they were
+	Errors     uint64        `json:"reopen_failures"` // during the phase
+}
+
+// reopenWait bounds the close: the connections left then count as errors.
+const reopenWait = time.Minute
+
+// RunReopen closes and reopens a holding run's connections: it sets
+// closing (the workers close all they have), waits until the meters count
+// none open or reopenWait passes, reads timeWait, sets reopening (the
+// workers open Conns again, at OpenRate), and waits until all are open or
+// their number has not grown for holdStall.
+func RunReopen(spec Spec, meters []*Meter, closing, reopening *atomic.Bool, timeWait func() int) Reopen {
+	sum := func() (open, errs uint64) {
+		for _, m := range meters {
+			open += m.Open.Load()
+			errs += m.Errors.Load()
+		}
+		return
+	}
+	open0, errs0 := sum()
+	r := Reopen{}
+	start := time.Now()
+	closing.Store(true)
+	for {
+		open, _ := sum()
+		if open == 0 || time.Since(start) > reopenWait {
+			r.Closed = open0 - open
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.CloseTime = time.Since(start)
+	time.Sleep(20 * time.Millisecond) // the lcores publish their gauges every 10 ms
+	r.TimeWait = timeWait()
+	start = time.Now()
+	reopening.Store(true)
+	last, grew := uint64(0), time.Now()
+	for {
+		open, _ := sum()
+		if open >= uint64(spec.Conns) {
+			break
+		}
+		if open > last {
+			last, grew = open, time.Now()
+		}
+		if time.Since(grew) > holdStall {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.ReopenTime = time.Since(start)
+	var errs uint64
+	r.Reopened, errs = sum()
+	r.Errors = errs - errs0
+	return r
 }
 
 // Rate is the run's rate in the workload's unit.
@@ -343,9 +413,10 @@ type Summary struct {
 	Size      int       `json:"size"`
 	Depth     int       `json:"depth"`
 	Active    int       `json:"active_conns"` // doing requests at a time
-	Opened    uint64    `json:"conns_open"`   // when the measurement began
-	OpenRate  float64   `json:"open_rate"`    // connections established per second until then
-	Seconds   float64   `json:"seconds"`      // measured
+	Reopen    *Reopen   `json:"reopen,omitempty"`
+	Opened    uint64    `json:"conns_open"` // when the measurement began
+	OpenRate  float64   `json:"open_rate"`  // connections established per second until then
+	Seconds   float64   `json:"seconds"`    // measured
 	Rate      float64   `json:"rate"`
 	Unit      string    `json:"unit"`
 	Txns      uint64    `json:"transactions"`
@@ -367,7 +438,7 @@ func (r *Result) Summary() Summary {
 		Seconds: r.Elapsed.Seconds(), Rate: r.Rate(), Unit: r.Spec.Workload.Unit(), Txns: r.Txns, Bytes: r.Bytes, Errors: r.Errors,
 		P50us: us(r.Hist.Quantile(0.5)), P99us: us(r.Hist.Quantile(0.99)), P999us: us(r.Hist.Quantile(0.999)), MeanUs: us(r.Hist.Mean()),
 		MedianSec: median(r.PerSecond), PerSecond: r.PerSecond,
-		Active: r.Spec.ActivePer(r.Spec.Conns), Opened: r.Opened}
+		Active: r.Spec.ActivePer(r.Spec.Conns), Opened: r.Opened, Reopen: r.Reopen}
 	if r.Spec.Holds() && r.OpenTime > 0 {
 		s.OpenRate = float64(r.Opened) / r.OpenTime.Seconds()
 	}
@@ -388,6 +459,10 @@ func (r *Result) Print(w io.Writer) {
 	if r.Spec.Holds() {
 		fmt.Fprintf(w, "held: %d connections open (%.0f/s until all were), %d active at a time\n", m.Opened, m.OpenRate, m.Active)
 	}
+	if o := r.Reopen; o != nil {
+		fmt.Fprintf(w, "reopen: %d closed at once, all finished in %.2f s (%d in TIME-WAIT here then); %d open again in %.2f s (%.0f/s); %d errors\n",
+			o.Closed, o.CloseTime.Seconds(), o.TimeWait, o.Reopened, o.ReopenTime.Seconds(), float64(o.Reopened)/o.ReopenTime.Seconds(), o.Errors)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "rate (%s)\tmin/s\tmedian/s\tp50 us\tp99 us\tp99.9 us\tmean us\terrors\t\n", m.Unit)
 	if r.Hist.Count() > 0 {
@@ -401,6 +476,10 @@ func (r *Result) Print(w io.Writer) {
 		ps = append(ps, fmt.Sprintf("%.4g", v))
 	}
 	fmt.Fprintf(w, "per second (%s): %s\n", map[bool]string{true: "Gbit", false: "count"}[m.Unit == "Gbit/s"], strings.Join(ps, " "))
-	fmt.Fprintf(w, "RESULT impl=%s workload=%s conns=%d size=%d depth=%d rate=%.6g unit=%s p50_us=%.2f p99_us=%.2f p999_us=%.2f errors=%d min_sec=%.6g median_sec=%.6g open=%d open_rate=%.6g active=%d\n",
+	fmt.Fprintf(w, "RESULT impl=%s workload=%s conns=%d size=%d depth=%d rate=%.6g unit=%s p50_us=%.2f p99_us=%.2f p999_us=%.2f errors=%d min_sec=%.6g median_sec=%.6g open=%d open_rate=%.6g active=%d",
 		m.Impl, m.Workload, m.Conns, m.Size, m.Depth, m.Rate, m.Unit, m.P50us, m.P99us, m.P999us, m.Errors, m.MinSec, m.MedianSec, m.Opened, m.OpenRate, m.Active)
+	if o := r.Reopen; o != nil {
+		fmt.Fprintf(w, " closed=%d close_s=%.3f time_wait=%d reopened=%d reopen_s=%.3f reopen_failures=%d", o.Closed, o.CloseTime.Seconds(), o.TimeWait, o.Reopened, o.ReopenTime.Seconds(), o.Errors)
+	}
+	fmt.Fprintln(w)
 }

@@ -34,6 +34,7 @@ func TestScaleFlags(t *testing.T) {
 		{[]string{"-active", "150"}, "-active"},
 		{[]string{"-workload", "crr", "-active", "5"}, "-active: only rr and http"},
 		{[]string{"-workload", "crr", "-think", "1ms"}, "-think: only rr and http"},
+		{[]string{"-workload", "stream-up", "-reopen"}, "-reopen: only rr and http"},
 		{[]string{"-think", "-1s"}, "-think"},
 		{[]string{"-open-rate", "-1"}, "-open-rate"},
 		{[]string{"-sources", "198.18.0.65/26"}, "-sources"},

@@ -28,6 +28,8 @@ type Gen struct {
 	Measuring *atomic.Bool
 	Stopping  *atomic.Bool // set: no new requests or connections
 	Go        *atomic.Bool // set once the links are up: connections open from then on
+	Closing   *atomic.Bool // -reopen: set, every connection is closed at once (nil: never)
+	Reopening *atomic.Bool // -reopen: set, the connections are opened again
 	Switches  uint64       // source addresses given up for the next as their ports ran out (each counted in tcp_no_ports); read after the lcore stops
 
 	l        *engine.Lcore
@@ -45,6 +47,8 @@ type Gen struct {
 	movedAt  int64  // when it last moved
 	starting int    // of the window's connections, those started since (Think spreads them)
 	allAt    bool   // Meter.AllAt is set
+	closed   bool   // Closing was acted on
+	reopen   bool   // Reopening was acted on
 	// Think: connections waiting to send their next request, in the
 	// order they became due (one pause for all: a FIFO).
 	thinking          []thinker
@@ -138,6 +142,9 @@ func (g *Gen) connect(gc *genConn, now int64) {
 // Poll opens what is due, moves the active window and publishes the
 // totals; the connections run on their events.
 func (g *Gen) Poll(_ *engine.Lcore, now int64) {
+	if g.Closing != nil && g.Closing.Load() {
+		g.closeReopen(now)
+	}
 	if g.opened < len(g.conns) {
 		if g.begin == 0 {
 			// Nothing opens until the links are up: SYNs sent into a
@@ -172,6 +179,34 @@ func (g *Gen) Poll(_ *engine.Lcore, now int64) {
 	g.Meter.Txns.Store(g.txns)
 	g.Meter.Bytes.Store(g.bytes)
 	g.Meter.Open.Store(g.open)
+}
+
+// closeReopen is -reopen on this lcore: once Closing is set, every
+// connection stops its requests and is closed, all in this poll (TIME-WAIT
+// holds them here afterwards); once Reopening is set, they open again as
+// at the start, paced by OpenRate, and stay idle.
+func (g *Gen) closeReopen(now int64) {
+	if !g.closed {
+		g.closed = true
+		for i := range g.conns {
+			gc := &g.conns[i]
+			gc.active = false
+			if gc.c != nil {
+				gc.c.Close()
+			}
+		}
+		// No window moves or starts again.
+		g.active = len(g.conns)
+		g.starting = g.active
+		return
+	}
+	if !g.reopen && g.Reopening.Load() {
+		g.reopen = true
+		// From the first address again: its tuples are in TIME-WAIT,
+		// and an active open takes them over (tcp.tw_reuse), so the
+		// table holds no more than before.
+		g.opened, g.begin, g.local = 0, now, 0
+	}
 }
 
 // move shifts the active window by its width: the connections leaving it

@@ -26,6 +26,8 @@ type benchJob struct {
 	measuring atomic.Bool
 	stopping  atomic.Bool
 	linksUp   atomic.Bool
+	closing   atomic.Bool // -reopen's phases
+	reopening atomic.Bool
 	started   bool
 	finished  atomic.Bool
 	stoppedAt time.Time
@@ -64,6 +66,9 @@ func (b *benchJob) setup(s *stack.Stack) error {
 			continue
 		}
 		g := &gen.Gen{Spec: b.spec, Locals: locals, Remote: remote, Share: share, Meter: m, Measuring: &b.measuring, Stopping: &b.stopping, Go: &b.linksUp}
+		if b.spec.Reopen {
+			g.Closing, g.Reopening = &b.closing, &b.reopening
+		}
 		b.gens = append(b.gens, g)
 		l.AddApp(g)
 	}
@@ -109,6 +114,10 @@ func (b *benchJob) done() bool {
 		b.started = true
 		go func() {
 			b.result = bench.MeasureProgress(b.spec, b.meters, &b.measuring, nil, b.progress)
+			if b.spec.Reopen {
+				r := bench.RunReopen(b.spec, b.meters, &b.closing, &b.reopening, b.timeWaits)
+				b.result.Reopen = &r
+			}
 			b.stopping.Store(true)
 			b.finished.Store(true)
 		}()
@@ -120,6 +129,16 @@ func (b *benchJob) done() bool {
 		b.stoppedAt = time.Now()
 	}
 	return time.Since(b.stoppedAt) > 100*time.Millisecond
+}
+
+// timeWaits is the connections in TIME-WAIT on every lcore, as last
+// published.
+func (b *benchJob) timeWaits() int {
+	n := 0
+	for _, l := range b.stack.Lcores() {
+		n += l.Engine().Gauges().States[tcp.TimeWait]
+	}
+	return n
 }
 
 // progressLine writes the progress of a run to w: a line rewritten in

@@ -42,7 +42,7 @@ Usage:
                          or print the memory summary and exit 0
   pmd bench [-c FILE] -connect IP[:PORT] [-workload rr|crr|stream-up|stream-down|http]
             [-conns N] [-size B] [-depth D] [-duration T] [-warmup T] [-json]
-            [-sources NET] [-active PCT] [-open-rate R]
+            [-sources NET] [-active PCT] [-open-rate R] [-think T] [-reopen]
                          load generator on pmd's own stack: runs the workload
                          against a server (pmd's or the kernel's), shows its
                          progress every second on standard error, and prints
@@ -53,8 +53,10 @@ Usage:
                          addresses), -open-rate paces the opening, -active
                          keeps PCT of the connections busy at a time and the
                          rest open and idle (the busy window moves every
-                         second): a run that holds connections warms up
-                         again once all are open, then measures
+                         second; -think pauses each after a response): a run
+                         that holds connections warms up again once all are
+                         open, then measures; -reopen then closes them all
+                         at once and opens them again (TIME-WAIT at scale)
   pmd fwd [-c FILE]      the device's limit without the stack: every lcore
                          sends back each frame it receives (MACs swapped);
                          pmd bench -workload raw measures the round trips

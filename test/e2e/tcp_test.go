@@ -601,17 +601,19 @@ func TestBenchWorkloads(t *testing.T) {
 	// Held connections from several source addresses: 3,000 connections
 	// with 1,000 source ports per address need three of the four
 	// addresses of -sources; opened at 6,000/s, then 10% of them active
-	// at a time with 10 ms pauses, the rest idle.
+	// at a time with 10 ms pauses, the rest idle; then (-reopen) all
+	// closed at once, kept in TIME-WAIT here, and opened again on the
+	// same tuples.
 	os.Remove(sock)
 	srv = tp.startPMD(conf("server", "198.18.33.1", services))
 	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cli := memifConf("client", sock, "198.18.33.2", "[0]",
 		"trusted_link = true\naddresses = [\"198.18.33.64/24\", \"198.18.33.65/24\", \"198.18.33.66/24\", \"198.18.33.67/24\"]\n",
-		"\n[tcp]\nport_min = 40000\nport_max = 40999\n")
+		"\n[tcp]\nport_min = 40000\nport_max = 40999\ntw_reuse = true\n")
 	cmd = exec.CommandContext(ctx, "ip", "netns", "exec", tp.pmdNS, pmdBin, "bench", "-c", writeConf(t, cli),
 		"-connect", "198.18.33.1", "-duration", "2s", "-warmup", "500ms", "-json",
-		"-conns", "3000", "-sources", "198.18.33.64/30", "-open-rate", "6000", "-active", "10", "-think", "10ms")
+		"-conns", "3000", "-sources", "198.18.33.64/30", "-open-rate", "6000", "-active", "10", "-think", "10ms", "-reopen")
 	stdout.Reset()
 	stderr.Reset()
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -626,6 +628,12 @@ func TestBenchWorkloads(t *testing.T) {
 		Opened   uint64  `json:"conns_open"`
 		OpenRate float64 `json:"open_rate"`
 		Active   int     `json:"active_conns"`
+		Reopen   struct {
+			Closed   uint64 `json:"closed"`
+			TimeWait int    `json:"time_wait"`
+			Reopened uint64 `json:"reopened"`
+			Failures uint64 `json:"reopen_failures"`
+		} `json:"reopen"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &held); err != nil {
 		t.Fatalf("pmd bench -json: %v\n%s", err, stdout.String())
@@ -642,7 +650,10 @@ func TestBenchWorkloads(t *testing.T) {
 	if !strings.Contains(stderr.String(), "3000/3000 connections open") {
 		t.Errorf("pmd bench: the progress lines do not count the open connections:\n%s", stderr.String())
 	}
-	if tc := finalCounters(t, sout, "tcp0"); tc["tcp_passive_opens"] != 3000 {
-		t.Errorf("server saw %d passive opens, want 3000", tc["tcp_passive_opens"])
+	if r := held.Reopen; r.Closed != 3000 || r.TimeWait != 3000 || r.Reopened != 3000 || r.Failures != 0 {
+		t.Errorf("pmd bench -reopen: %+v, want 3,000 closed into TIME-WAIT and reopened, no failure\n%s", r, stderr.String())
+	}
+	if tc := finalCounters(t, sout, "tcp0"); tc["tcp_passive_opens"] != 6000 {
+		t.Errorf("server saw %d passive opens, want 6000 (3,000, and again after -reopen)", tc["tcp_passive_opens"])
 	}
 }

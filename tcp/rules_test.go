@@ -954,14 +954,23 @@ func TestConnectNoPorts(t *testing.T) {
 // it, once the timestamp clock has moved on, a new connection takes the
 // tuple over (RFC 6191 4.2) and the old one is gone.
 func TestConnectTimeWait(t *testing.T) {
-	for _, reuse := range []bool{false, true} {
+	for _, c := range []struct {
+		reuse, from bool
+	}{{false, false}, {true, false}, {false, true}, {true, true}} {
+		reuse := c.reuse
 		f := newFixture(t, Config{PortMin: 40000, PortMax: 40000, TWReuse: reuse})
 		f.activeOpen(optsAll)
 		f.timeWait()
 		f.poll(10 * time.Millisecond)
-		c, err := f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now)
+		connect := func() (*Conn, error) { return f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now) }
+		noTuple := ErrNoPorts
+		if c.from { // the exact tuple: ConnectFrom takes it over the same way
+			connect = func() (*Conn, error) { return f.s.ConnectFrom(f.id, f.app, f.now) }
+			noTuple = ErrPortInUse
+		}
+		c, err := connect()
 		if !reuse {
-			if !errors.Is(err, ErrNoPorts) {
+			if !errors.Is(err, noTuple) {
 				t.Fatalf("without tw_reuse: Connect: %v, %v", c, err)
 			}
 			f.counter(TimeWaitReused, 0)

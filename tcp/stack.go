@@ -431,18 +431,8 @@ func (s *Stack) Connect(local, remote ipv4.Addr, port uint16, h Handler, now int
 		if s.cfg.Owns != nil && !s.cfg.Owns(local, remote, p, port) {
 			continue
 		}
-		if old := s.conns.get(id); old != nil {
-			// A tuple in TIME-WAIT may serve a new connection when
-			// timestamps tell the incarnations apart (RFC 6191 4.2, the
-			// active side): once the millisecond timestamp clock has
-			// moved on, our new SYN's timestamp and ISN are both larger
-			// than anything the old one sent, and PAWS on either side
-			// turns away the old incarnation's duplicates.
-			if !s.cfg.TWReuse || old.state != TimeWait || !old.tsOK || now-old.tWaitSince < twReuseAfter {
-				continue
-			}
-			s.C[TimeWaitReused]++
-			s.release(old)
+		if old := s.conns.get(id); old != nil && !s.takeOver(old, now) {
+			continue
 		}
 		return s.ConnectFrom(id, h, now)
 	}
@@ -450,11 +440,26 @@ func (s *Stack) Connect(local, remote ipv4.Addr, port uint16, h Handler, now int
 	return nil, ErrNoPorts
 }
 
+// takeOver releases old, a connection on the tuple of an active open, if
+// it is in TIME-WAIT and may serve the new one: with tcp.tw_reuse, when
+// timestamps tell the incarnations apart (RFC 6191 4.2, the active side).
+// Once the millisecond timestamp clock has moved on, our new SYN's
+// timestamp and ISN are both larger than anything the old one sent, and
+// PAWS on either side turns away the old incarnation's duplicates.
+func (s *Stack) takeOver(old *Conn, now int64) bool {
+	if !s.cfg.TWReuse || old.state != TimeWait || !old.tsOK || now-old.tWaitSince < twReuseAfter {
+		return false
+	}
+	s.C[TimeWaitReused]++
+	s.release(old)
+	return true
+}
+
 // ConnectFrom opens a connection on an exact tuple (the caller chose the
-// source port).
+// source port), taking it over from TIME-WAIT as Connect does.
 func (s *Stack) ConnectFrom(id FourTuple, h Handler, now int64) (*Conn, error) {
 	s.now = now
-	if s.conns.get(id) != nil {
+	if old := s.conns.get(id); old != nil && !s.takeOver(old, now) {
 		return nil, ErrPortInUse
 	}
 	c := s.newConn(id, h)

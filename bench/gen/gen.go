@@ -65,15 +65,16 @@ type thinker struct {
 type genConn struct {
 	g      *Gen
 	c      *tcp.Conn
-	sent   []int64 // send times of outstanding requests, a ring of Depth
-	head   int     // next slot to fill
-	tail   int     // oldest outstanding
-	got    int     // bytes of the current response
-	start  int64   // crr: when the connection began
-	hdr    []byte  // http: the response head so far (its capacity bounds it)
-	body   int     // http: body bytes still to come, -1 while in the header
-	active bool    // sends requests (rr, http): in the active window
-	idx    int32   // in Gen.conns
+	sent   []int64       // send times of outstanding requests, a ring of Depth
+	head   int           // next slot to fill
+	tail   int           // oldest outstanding
+	got    int           // bytes of the current response
+	start  int64         // crr: when the connection began
+	hdr    []byte        // http: the response head so far (its capacity bounds it)
+	body   int           // http: body bytes still to come, -1 while in the header
+	active bool          // sends requests (rr, http): in the active window
+	idx    int32         // in Gen.conns
+	id     tcp.FourTuple // the last connection's tuple: -reopen opens on it again
 }
 
 // httpHead bounds a response's head.
@@ -125,6 +126,13 @@ func (g *Gen) connect(gc *genConn, now int64) {
 	gc.start = now
 	gc.got, gc.head, gc.tail, gc.hdr, gc.body = 0, 0, 0, gc.hdr[:0], -1
 	t := g.l.TCP()
+	if g.reopen && gc.id != (tcp.FourTuple{}) {
+		// The same tuple again, taken over from TIME-WAIT: the table
+		// holds no more connections than before the close.
+		if _, err := t.ConnectFrom(gc.id, gc, now); err == nil {
+			return
+		}
+	}
 	for tries := 0; tries < len(g.Locals); tries++ {
 		_, err := t.Connect(g.Locals[g.local], g.Remote, g.Spec.Server.Port(), gc, now)
 		if err == nil {
@@ -202,10 +210,7 @@ func (g *Gen) closeReopen(now int64) {
 	}
 	if !g.reopen && g.Reopening.Load() {
 		g.reopen = true
-		// From the first address again: its tuples are in TIME-WAIT,
-		// and an active open takes them over (tcp.tw_reuse), so the
-		// table holds no more than before.
-		g.opened, g.begin, g.local = 0, now, 0
+		g.opened, g.begin = 0, now
 	}
 }
 
@@ -240,6 +245,7 @@ func (g *Gen) start(now int64) {
 
 func (gc *genConn) Open(c *tcp.Conn) {
 	gc.c = c
+	gc.id = c.ID()
 	c.SetNoDelay(true)
 	g := gc.g
 	g.open++

@@ -156,15 +156,7 @@ func liveHeap() uint64 {
 func openIdle(tb testing.TB, s *Stack, out *recOut, n int) {
 	buf := make([]byte, 0, 128)
 	var seg Segment
-	input := func(id FourTuple) {
-		seg.SrcPort, seg.DstPort = id.RemotePort, id.LocalPort
-		b := buf[:seg.HeaderLen()]
-		seg.EncodeHeader(b)
-		h := Header(b)
-		h.ComputeChecksum(id.Remote, id.Local)
-		s.Input(id.Local, id.Remote, h, fxStart)
-		s.Flush(fxStart)
-	}
+	input := func(id FourTuple) { feed(s, buf, id, seg, fxStart) }
 	for i := range n {
 		id := idleTuple(i)
 		seg = Segment{Flags: FlagSYN, Seq: fxPeerISS, Window: 65535, Opts: Options{MSS: 1460}}
@@ -179,6 +171,18 @@ func openIdle(tb testing.TB, s *Stack, out *recOut, n int) {
 			tb.Fatalf("connection %d: %d segments sent to the ACK", i, len(out.sent))
 		}
 	}
+}
+
+// feed gives s the segment seg of the connection id (its ports are
+// filled in), encoded in buf, at now, and flushes what it answers.
+func feed(s *Stack, buf []byte, id FourTuple, seg Segment, now int64) {
+	seg.SrcPort, seg.DstPort = id.RemotePort, id.LocalPort
+	b := buf[:seg.HeaderLen()]
+	seg.EncodeHeader(b)
+	h := Header(b)
+	h.ComputeChecksum(id.Remote, id.Local)
+	s.Input(id.Local, id.Remote, h, now)
+	s.Flush(now)
 }
 
 // idleTuple is the i-th connection's tuple in openIdle: 50,000 ports

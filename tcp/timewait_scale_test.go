@@ -37,14 +37,7 @@ func TestTimeWaitAtScale(t *testing.T) {
 		if c.State() != FinWait1 {
 			t.Fatalf("after Close: %v, want FIN-WAIT-1", c.State())
 		}
-		id := c.ID()
-		seg := Segment{SrcPort: id.RemotePort, DstPort: id.LocalPort, Flags: FlagACK | FlagFIN, Seq: c.rcvNxt, Ack: c.sndNxt, Window: 65535}
-		b := buf[:seg.HeaderLen()]
-		seg.EncodeHeader(b)
-		h := Header(b)
-		h.ComputeChecksum(id.Remote, id.Local)
-		s.Input(id.Local, id.Remote, h, now)
-		s.Flush(now)
+		feed(s, buf, c.ID(), Segment{Flags: FlagACK | FlagFIN, Seq: c.rcvNxt, Ack: c.sndNxt, Window: 65535}, now)
 		out.reset()
 	}
 	closing := time.Since(start)

@@ -568,18 +568,28 @@ func TestBenchWorkloads(t *testing.T) {
 
 	// -json: one object on standard output, the progress on standard
 	// error, a line a second.
-	os.Remove(sock)
-	srv := tp.startPMD(conf("server", "198.18.33.1", services))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.pmdNS, pmdBin, "bench", "-c", writeConf(t, conf("client", "198.18.33.2", "")),
-		"-connect", "198.18.33.1", "-duration", "2s", "-warmup", "1s", "-json")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	srv.stop(t)
-	if err != nil {
-		t.Fatalf("pmd bench -json: %v\n%s%s", err, stdout.String(), stderr.String())
+	// benchJSON runs pmd bench -json with client configuration cli and
+	// args against a fresh server, decodes its result into res and
+	// returns its standard error and the server's output.
+	benchJSON := func(cli string, res any, args ...string) (stderr, sout string) {
+		t.Helper()
+		os.Remove(sock)
+		srv := tp.startPMD(conf("server", "198.18.33.1", services))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", tp.pmdNS, pmdBin, "bench", "-c", writeConf(t, cli),
+			"-connect", "198.18.33.1", "-duration", "2s", "-json"}, args...)...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		sout = srv.stop(t)
+		if err != nil {
+			t.Fatalf("pmd bench -json %v: %v\n%s%s", args, err, out.String(), errOut.String())
+		}
+		if err := json.Unmarshal(out.Bytes(), res); err != nil {
+			t.Fatalf("pmd bench -json %v: %v\n%s", args, err, out.String())
+		}
+		return errOut.String(), sout
 	}
 	var sum struct {
 		Workload  string    `json:"workload"`
@@ -588,14 +598,12 @@ func TestBenchWorkloads(t *testing.T) {
 		P99us     float64   `json:"p99_us"`
 		PerSecond []float64 `json:"per_second"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
-		t.Fatalf("pmd bench -json: %v\n%s", err, stdout.String())
-	}
+	stderr, _ := benchJSON(conf("client", "198.18.33.2", ""), &sum, "-warmup", "1s")
 	if sum.Workload != "rr" || sum.Rate <= 0 || sum.Errors != 0 || sum.P99us <= 0 || len(sum.PerSecond) == 0 { // the last second's tick may race the end
 		t.Errorf("pmd bench -json: %+v", sum)
 	}
-	if !strings.Contains(stderr.String(), "bench rr: warm-up 1s/1s") || !strings.Contains(stderr.String(), "bench rr: 1s/2s") {
-		t.Errorf("pmd bench: no progress lines on standard error:\n%s", stderr.String())
+	if !strings.Contains(stderr, "bench rr: warm-up 1s/1s") || !strings.Contains(stderr, "bench rr: 1s/2s") {
+		t.Errorf("pmd bench: no progress lines on standard error:\n%s", stderr)
 	}
 
 	// Held connections from several source addresses: 3,000 connections
@@ -604,24 +612,9 @@ func TestBenchWorkloads(t *testing.T) {
 	// at a time with 10 ms pauses, the rest idle; then (-reopen) all
 	// closed at once, kept in TIME-WAIT here, and opened again on the
 	// same tuples.
-	os.Remove(sock)
-	srv = tp.startPMD(conf("server", "198.18.33.1", services))
-	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	cli := memifConf("client", sock, "198.18.33.2", "[0]",
 		"trusted_link = true\naddresses = [\"198.18.33.64/24\", \"198.18.33.65/24\", \"198.18.33.66/24\", \"198.18.33.67/24\"]\n",
 		"\n[tcp]\nport_min = 40000\nport_max = 40999\ntw_reuse = true\n")
-	cmd = exec.CommandContext(ctx, "ip", "netns", "exec", tp.pmdNS, pmdBin, "bench", "-c", writeConf(t, cli),
-		"-connect", "198.18.33.1", "-duration", "2s", "-warmup", "500ms", "-json",
-		"-conns", "3000", "-sources", "198.18.33.64/30", "-open-rate", "6000", "-active", "10", "-think", "10ms", "-reopen")
-	stdout.Reset()
-	stderr.Reset()
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	sout := srv.stop(t)
-	if err != nil {
-		t.Fatalf("pmd bench holding connections: %v\n%s%s", err, stdout.String(), stderr.String())
-	}
 	var held struct {
 		Rate     float64 `json:"rate"`
 		Errors   uint64  `json:"errors"`
@@ -635,23 +628,22 @@ func TestBenchWorkloads(t *testing.T) {
 			Failures uint64 `json:"reopen_failures"`
 		} `json:"reopen"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &held); err != nil {
-		t.Fatalf("pmd bench -json: %v\n%s", err, stdout.String())
-	}
+	stderr, sout := benchJSON(cli, &held, "-warmup", "500ms",
+		"-conns", "3000", "-sources", "198.18.33.64/30", "-open-rate", "6000", "-active", "10", "-think", "10ms", "-reopen")
 	t.Logf("held: %+v", held)
 	// The opening is paced: 3,000 at 6,000/s take half a second, not a
 	// poll (a slow machine may take longer, never shorter).
 	if held.Opened != 3000 || held.Errors != 0 || held.Active != 300 || held.Rate <= 0 || held.OpenRate > 6600 {
-		t.Errorf("pmd bench holding connections: %+v\n%s", held, stderr.String())
+		t.Errorf("pmd bench holding connections: %+v\n%s", held, stderr)
 	}
-	if strings.Contains(stderr.String(), "no free source port") {
-		t.Errorf("pmd bench: moving on to the next source address was reported as a shortage of ports:\n%s", stderr.String())
+	if strings.Contains(stderr, "no free source port") {
+		t.Errorf("pmd bench: moving on to the next source address was reported as a shortage of ports:\n%s", stderr)
 	}
-	if !strings.Contains(stderr.String(), "3000/3000 connections open") {
-		t.Errorf("pmd bench: the progress lines do not count the open connections:\n%s", stderr.String())
+	if !strings.Contains(stderr, "3000/3000 connections open") {
+		t.Errorf("pmd bench: the progress lines do not count the open connections:\n%s", stderr)
 	}
 	if r := held.Reopen; r.Closed != 3000 || r.TimeWait != 3000 || r.Reopened != 3000 || r.Failures != 0 {
-		t.Errorf("pmd bench -reopen: %+v, want 3,000 closed into TIME-WAIT and reopened, no failure\n%s", r, stderr.String())
+		t.Errorf("pmd bench -reopen: %+v, want 3,000 closed into TIME-WAIT and reopened, no failure\n%s", r, stderr)
 	}
 	if tc := finalCounters(t, sout, "tcp0"); tc["tcp_passive_opens"] != 6000 {
 		t.Errorf("server saw %d passive opens, want 6000 (3,000, and again after -reopen)", tc["tcp_passive_opens"])

@@ -71,6 +71,11 @@ type Queue interface {
 	Data(b Buf) []byte
 	// Flush transmits what is queued now.
 	Flush()
+	// CanSend reports whether Send would take a frame now rather than
+	// drop it for a full TX queue; a full queue is flushed first. A
+	// sender that can wait (TCP) asks before it builds a frame, and
+	// tries again at a later poll instead of losing the frame.
+	CanSend() bool
 	// Caps says which checksums the device verifies and computes.
 	Caps() ipv4.ChecksumCaps
 	// Stats are the queue's own counters (packets refused by a full TX ring,

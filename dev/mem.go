@@ -16,6 +16,10 @@ type Mem struct {
 	caps   ipv4.ChecksumCaps
 	stats  QueueStats
 	Burst  int // packets per Poll
+	// TxMax bounds the frames Send queues between two flushes, as a
+	// device's TX ring does: Send drops beyond it (QueueStats.TxFull) and
+	// CanSend says so. 0: no bound.
+	TxMax int
 }
 
 // MemPool is the buffers of one or more Mem queues: queues that share a
@@ -126,8 +130,20 @@ func (m *Mem) Alloc() (Buf, []byte, bool) {
 // Data is b's whole buffer.
 func (m *Mem) Data(b Buf) []byte { return m.buf(b) }
 
-// Send queues b.
-func (m *Mem) Send(b Buf, n int, o Offload) { m.tx = append(m.tx, memTx{b, n, o}) }
+// Send queues b, or drops it when TxMax frames are queued.
+func (m *Mem) Send(b Buf, n int, o Offload) {
+	if !m.CanSend() {
+		m.stats.TxFull++
+		m.Free(b)
+		return
+	}
+	m.tx = append(m.tx, memTx{b, n, o})
+}
+
+// CanSend reports whether Send would queue a frame now. The in-memory
+// queue transmits only at Poll and Flush, as a ring full until the
+// device takes its frames.
+func (m *Mem) CanSend() bool { return m.TxMax == 0 || len(m.tx) < m.TxMax }
 
 // Free gives b back.
 func (m *Mem) Free(b Buf) {

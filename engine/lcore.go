@@ -282,6 +282,9 @@ func (l *Lcore) Poll(now int64) int {
 		l.expireFrags(now)
 	}
 	l.tcp.Advance(now) // timers, then everything input, timers and apps queued
+	if l.tcp.Backlogged() {
+		work++ // output waits for the TX queue's room: poll again, do not idle
+	}
 	if l.listReq.Load() != nil {
 		l.answerListing()
 	}

@@ -19,6 +19,7 @@ type tcpOut struct {
 	hop    ipv4.Addr
 	frame  []byte
 	cached bool // the frame goes by path, not through sendVia
+	busy   bool // the last Alloc failed for a moment (Busy)
 	path   tcpPath
 }
 
@@ -42,6 +43,7 @@ const tcpHeadroom = ethLen + ipLen
 func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 	l := o.l
 	p := &o.path
+	o.busy = false
 	var port, queue int
 	var tag dev.Offload
 	if p.ok && p.remote == id.Remote && l.now < p.until && l.cfg.Neigh.Version() == p.table {
@@ -59,9 +61,16 @@ func (o *tcpOut) Alloc(id *tcp.FourTuple, n int) (uintptr, []byte, bool) {
 		o.hop, o.cached = hop, o.learnPath(id.Remote, port, hop)
 	}
 	q := l.queues[queue]
+	if !q.CanSend() {
+		// The TX queue is full: TCP holds the segment back until a
+		// later poll finds room, rather than losing it here.
+		o.busy = true
+		return 0, nil, false
+	}
 	b, data, ok := q.Alloc()
 	if !ok {
 		l.c[DropNoMbuf]++
+		o.busy = true // the buffers in flight come back as the device sends them
 		return 0, nil, false
 	}
 	if cap(data) < tcpHeadroom+n {
@@ -98,6 +107,10 @@ func (o *tcpOut) learnPath(remote ipv4.Addr, port int, hop ipv4.Addr) bool {
 	eth.SetType(ipv4.EtherTypeIPv4)
 	return true
 }
+
+// Busy reports whether the last Alloc failed on a full TX queue or a dry
+// pool, which a later poll may find otherwise (tcp.Output).
+func (o *tcpOut) Busy() bool { return o.busy }
 
 func (o *tcpOut) Send(tok uintptr, id *tcp.FourTuple, n int) {
 	l := o.l

@@ -158,6 +158,16 @@ func (q *Queue) Send(b dev.Buf, n int, o dev.Offload) {
 	}
 }
 
+// CanSend reports whether Send would queue a frame now: the queue has
+// room, or has it after handing the device what it holds.
+func (q *Queue) CanSend() bool {
+	if q.c.ntx < C.PMD_TX_MAX {
+		return true
+	}
+	q.Flush()
+	return q.c.ntx < C.PMD_TX_MAX
+}
+
 // Free releases b on the next flush (in bulk).
 func (q *Queue) Free(b dev.Buf) {
 	c := q.c

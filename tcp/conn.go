@@ -362,11 +362,36 @@ func (c *Conn) Read() {
 // with a kernel socket nobody reads.
 func (c *Conn) Pause() { c.paused = true }
 
+// markDirty queues c for output at the end of the poll iteration
+// (Flush), after the connections queued before it.
 func (c *Conn) markDirty() {
 	if !c.dirty {
 		c.dirty = true
-		c.nextDirty = c.s.dirty
-		c.s.dirty = c
+		if s := c.s; s.dirtyTail == nil {
+			s.dirty = c
+			s.dirtyTail = c
+		} else {
+			s.dirtyTail.nextDirty = c
+			s.dirtyTail = c
+		}
+	}
+}
+
+// waitOutput puts c first on the dirty list after the Output refused a
+// segment for a moment: it was served before the ones still queued, and
+// goes first again at the next Flush.
+func (c *Conn) waitOutput() {
+	s := c.s
+	s.blocked = true
+	s.C[OutputWaits]++
+	if c.dirty {
+		return
+	}
+	c.dirty = true
+	c.nextDirty = s.dirty
+	s.dirty = c
+	if s.dirtyTail == nil {
+		s.dirtyTail = c
 	}
 }
 

@@ -30,6 +30,7 @@ const (
 	ClosedUnread   // resets for a Close that left received data unread
 	RecvBufferFull // aborts: the handler declined data with the receive buffer full (ErrRecvBufferFull)
 	HandlerPanics  // handler callbacks that panicked (contained; the connection aborted)
+	OutputWaits    // segments held back while the device's TX queue was full, sent at a later poll
 	KeepaliveProbes
 	WindowProbes
 	DupAcks
@@ -73,6 +74,7 @@ var counterNames = [NumCounters]string{
 	ClosedUnread:         "tcp_closed_unread",
 	RecvBufferFull:       "tcp_recv_buffer_full",
 	HandlerPanics:        "tcp_handler_panics",
+	OutputWaits:          "tcp_output_waits",
 	KeepaliveProbes:      "tcp_keepalive_probes",
 	WindowProbes:         "tcp_window_probes",
 	DupAcks:              "tcp_dup_acks",

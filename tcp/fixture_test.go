@@ -69,6 +69,7 @@ type recOut struct {
 	sent   []recSeg
 	head   int  // sent[head:] are not expected yet
 	refuse bool // Alloc fails: no buffer free
+	busy   bool // Alloc fails for a moment: the TX queue is full (Busy)
 }
 
 func newRecOut() *recOut {
@@ -79,8 +80,10 @@ func newRecOut() *recOut {
 	return o
 }
 
+func (o *recOut) Busy() bool { return o.busy }
+
 func (o *recOut) Alloc(id *FourTuple, n int) (uintptr, []byte, bool) {
-	if o.refuse {
+	if o.refuse || o.busy {
 		return 0, nil, false
 	}
 	i := o.next

@@ -1219,6 +1219,8 @@ type checkOut struct {
 	allocs      int
 }
 
+func (o *checkOut) Busy() bool { return false }
+
 func (o *checkOut) Alloc(id *FourTuple, n int) (uintptr, []byte, bool) {
 	if o.outstanding {
 		o.t.Errorf("Alloc with a buffer outstanding")

@@ -59,7 +59,7 @@ func (c *Conn) sendSYN(now int64) {
 		o.HasTS, o.TSVal, o.TSEcr = true, tsClock(now), c.tsRecent
 	}
 	if !c.transmit(&seg, now) {
-		c.tRtx = now + c.rto // no buffer: try again on the timer
+		c.tRtx = now + c.rto // no buffer: try again on the timer (a busy device: at the next Flush, see output)
 		c.schedule()
 		return
 	}
@@ -101,7 +101,11 @@ func (c *Conn) transmit(seg *Segment, now int64) bool {
 	n := hl + len(seg.Payload)
 	tok, b, ok := c.s.out.Alloc(&c.id, n)
 	if !ok {
-		c.s.C[DropNoBuffer]++
+		if c.s.out.Busy() {
+			c.waitOutput()
+		} else {
+			c.s.C[DropNoBuffer]++
+		}
 		return false
 	}
 	seg.EncodeHeader(b)
@@ -120,13 +124,21 @@ func (c *Conn) transmit(seg *Segment, now int64) bool {
 	return true
 }
 
-// output sends what the connection may send now: retransmissions in
-// recovery, new data within the windows (Nagle and sender SWS avoidance,
-// RFC 9293 3.8.6.2.1), the FIN, and an ACK if one is owed.
+// output sends what the connection may send now: a SYN or SYN-ACK that
+// waited for the device's room, retransmissions in recovery, new data
+// within the windows (Nagle and sender SWS avoidance, RFC 9293
+// 3.8.6.2.1), the FIN, and an ACK if one is owed.
 func (c *Conn) output(now int64) {
 	switch c.state {
 	case Established, CloseWait, FinWait1, Closing, LastAck:
-	case SynReceived, FinWait2, TimeWait:
+	case SynSent, SynReceived:
+		if c.sndMax == c.iss {
+			c.sendSYN(now) // it waited for the device's room: never sent yet
+		} else if c.state == SynReceived && c.ackNow {
+			c.sendAck(now)
+		}
+		return
+	case FinWait2, TimeWait:
 		if c.ackNow {
 			c.sendAck(now)
 		}
@@ -183,7 +195,7 @@ func (c *Conn) output(now int64) {
 			break
 		}
 	}
-	if !sent && (c.ackNow || c.ackPending > 0 && c.tDelack != 0 && now >= c.tDelack) {
+	if !sent && !c.dirty && (c.ackNow || c.ackPending > 0 && c.tDelack != 0 && now >= c.tDelack) {
 		c.sendAck(now)
 	}
 }
@@ -241,7 +253,9 @@ func (c *Conn) sendData(seq Seq, n uint32, fin bool, now int64) bool {
 		seg.Flags |= FlagFIN
 	}
 	if !c.transmit(&seg, now) {
-		if c.tRtx == 0 { // no buffer: try again on the timer
+		// No buffer: try again on the timer, unless the connection
+		// waits on the dirty list for the device's room.
+		if c.tRtx == 0 && !c.dirty {
 			c.tRtx = now + c.rto
 			c.schedule()
 		}

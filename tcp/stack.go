@@ -24,8 +24,12 @@ type FourTuple struct {
 //     Alloc again. Between the two the stack only writes the segment into
 //     seg: no handler callback runs and no other Output call is made, so
 //     at most one buffer is outstanding at any time.
-//   - After a failed Alloc (ok false) the stack calls no Send; it counts
-//     DropNoBuffer and retries on a timer or drops the segment.
+//   - After a failed Alloc (ok false) the stack calls no Send. If Busy
+//     then says the failure is momentary (a full TX queue), a
+//     connection's segment waits: the connection stays on the list of
+//     those with output to do, and Flush stops there and goes on at its
+//     next call (OutputWaits). Otherwise it counts DropNoBuffer and
+//     retries on a timer or drops the segment.
 //   - The stack never abandons a buffer: no Alloc without its Send.
 //
 // The stack calls Output whenever it runs: from Input, Advance and Flush,
@@ -42,6 +46,10 @@ type Output interface {
 	// Send transmits the first n bytes of the segment in tok's buffer,
 	// adding the TCP checksum, the IPv4 header and the link header.
 	Send(tok uintptr, id *FourTuple, n int)
+	// Busy reports whether the last Alloc failed for a moment only:
+	// the device's queue is full, or the buffers are all in flight, and
+	// a later poll will find room. Asked only after a failed Alloc.
+	Busy() bool
 }
 
 // Errors reported by Closed and Connect.
@@ -189,7 +197,9 @@ type Stack struct {
 	sndPool   bufPool
 	rcvPool   bufPool
 	wheel     wheel
-	dirty     *Conn // connections with output to do, linked by nextDirty
+	dirty     *Conn // connections with output to do, oldest first, linked by nextDirty
+	dirtyTail *Conn
+	blocked   bool // Output is busy: the rest of the dirty list waits for the next Flush
 	isn       *ISNGen
 	cookies   *Cookies
 	nextPort  uint16
@@ -494,27 +504,53 @@ func (s *Stack) NextDeadline() int64 { return s.wheel.next() }
 
 // Flush sends what connections queued during this iteration: data, ACKs,
 // FINs. Call once per poll iteration, after input, timers and
-// applications (Advance ends with it); not from a handler callback. It
-// then recycles the connections that ended during the iteration.
+// applications (Advance ends with it); not from a handler callback. When
+// the Output is busy (its TX queue full) Flush stops: the connections not
+// served yet keep their place and go first at the next Flush, so that a
+// burst of output larger than the device's ring (a million connections
+// closed at once) goes out over several polls instead of being dropped
+// and waiting for retransmission timeouts. It then recycles the
+// connections that ended during the iteration.
 func (s *Stack) Flush(now int64) {
 	if s.depth != 0 {
 		reentered()
 	}
-	for s.dirty != nil {
-		c := s.dirty
-		s.dirty = c.nextDirty
-		c.nextDirty = nil
-		c.dirty = false
+	s.blocked = false
+	for s.dirty != nil && !s.blocked {
+		c := s.popDirty()
 		c.output(now) // nothing for a connection that ended since it queued
 	}
 	if len(s.released) > 0 {
-		for i, c := range s.released {
+		kept := s.released[:0]
+		for _, c := range s.released {
+			if c.dirty {
+				// Still on the dirty list (Flush stopped before it):
+				// recycled once the list has let go of it.
+				kept = append(kept, c)
+				continue
+			}
 			c.Context, c.Tag = nil, 0
 			s.freeConns = append(s.freeConns, c)
-			s.released[i] = nil
 		}
-		s.released = s.released[:0]
+		clear(s.released[len(kept):])
+		s.released = kept
 	}
+}
+
+// Backlogged reports whether connections wait with output the Output had
+// no room for at the last Flush: the caller should poll again soon, not
+// idle.
+func (s *Stack) Backlogged() bool { return s.dirty != nil }
+
+// popDirty takes the oldest connection off the dirty list.
+func (s *Stack) popDirty() *Conn {
+	c := s.dirty
+	if s.dirty = c.nextDirty; s.dirty == nil {
+		s.dirtyTail = nil
+	}
+	c.nextDirty = nil
+	c.dirty = false
+	return c
 }
 
 // cookieBuckets is the number of per-source budgets for SYN cookies:

@@ -465,6 +465,79 @@ func TestNoBuffer(t *testing.T) {
 	})
 }
 
+// TestBusyOutput: a segment the Output refuses for a moment (Busy: its
+// TX queue is full) is not dropped and not left to a timer: the
+// connection keeps its place on the list of those with output to do, and
+// the first Flush that finds room sends it, with no timeout counted.
+// Connections are served in the order they asked.
+func TestBusyOutput(t *testing.T) {
+	t.Run("data and FIN", func(t *testing.T) {
+		f := established(t, Config{}, optsNone)
+		f.out.busy = true
+		f.c.Write([]byte("x"))
+		f.c.CloseWrite()
+		f.flush()
+		f.expectNothing()
+		f.counter(OutputWaits, 1)
+		f.counter(DropNoBuffer, 0)
+		if !f.s.Backlogged() {
+			t.Fatal("Backlogged is false with a segment waiting")
+		}
+		f.poll(time.Second) // many polls, the queue still full
+		f.expectNothing()
+		f.out.busy = false
+		f.poll(fxStep)
+		f.expect(Segment{Flags: FlagACK | FlagPSH | FlagFIN, Seq: f.u, Ack: f.p, Window: f.win, Payload: []byte("x")})
+		f.counter(Timeouts, 0)
+		if f.s.Backlogged() {
+			t.Fatal("Backlogged after everything went out")
+		}
+	})
+	t.Run("SYN", func(t *testing.T) {
+		f := newFixture(t, Config{})
+		f.out.busy = true
+		c, err := f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.c, f.id = c, c.ID()
+		f.counter(OutputWaits, 1)
+		f.out.busy = false
+		f.poll(fxStep)
+		f.iss = f.peek().Seq
+		f.expect(Segment{Flags: FlagSYN, Seq: f.iss, Window: 65535, Opts: f.ourSYNOpts(peerOpts{}, true)})
+		f.counter(Timeouts, 0)
+	})
+	t.Run("order", func(t *testing.T) {
+		f := newFixture(t, Config{})
+		ports := []uint16{40001, 40002, 40003}
+		conns := make([]*Conn, len(ports))
+		for i, p := range ports {
+			f.sendFrom(p, Segment{Flags: FlagSYN, Seq: f.irs, Window: 65535, Opts: Options{MSS: 1460}})
+			iss := f.pop().Seq
+			f.sendFrom(p, Segment{Flags: FlagACK, Seq: f.irs + 1, Ack: iss + 1, Window: 65535})
+			conns[i] = f.app.conn
+		}
+		f.out.busy = true
+		for _, c := range conns {
+			c.Write([]byte("x"))
+		}
+		f.flush()
+		f.out.busy = false
+		f.flush()
+		got := f.out.unexpected()
+		if len(got) != len(ports) {
+			t.Fatalf("%d segments after the wait, want %d", len(got), len(ports))
+		}
+		for i, p := range ports {
+			if got[i].id.RemotePort != p {
+				t.Errorf("segment %d went to port %d, want %d (the order they asked in)", i, got[i].id.RemotePort, p)
+			}
+		}
+		f.out.head = len(f.out.sent)
+	})
+}
+
 // swsSmallWindow: the peer has offered a large window (MAX.SND.WND), then
 // acknowledged our first 1460 bytes with a window of 100, too small to be
 // worth a segment under silly-window avoidance.

@@ -19,6 +19,8 @@ type wireOut struct {
 	last []byte
 }
 
+func (o *wireOut) Busy() bool { return false }
+
 func (o *wireOut) Alloc(id *FourTuple, n int) (uintptr, []byte, bool) {
 	if cap(o.last) < n || o.w.noReuse {
 		o.last = make([]byte, n, max(n, 2048))

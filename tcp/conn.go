@@ -366,20 +366,13 @@ func (c *Conn) Pause() { c.paused = true }
 // (Flush), after the connections queued before it.
 func (c *Conn) markDirty() {
 	if !c.dirty {
-		c.dirty = true
-		if s := c.s; s.dirtyTail == nil {
-			s.dirty = c
-			s.dirtyTail = c
-		} else {
-			s.dirtyTail.nextDirty = c
-			s.dirtyTail = c
-		}
+		c.s.dirty.pushBack(c)
 	}
 }
 
-// waitOutput puts c first on the dirty list after the Output refused a
-// segment for a moment: it was served before the ones still queued, and
-// goes first again at the next Flush.
+// waitOutput puts c back where Flush took it from, first, after the
+// Output refused a segment for a moment: it keeps its turn for the next
+// Flush. Outside Flush (a timer, Connect) it joins this iteration's list.
 func (c *Conn) waitOutput() {
 	s := c.s
 	s.blocked = true
@@ -387,11 +380,10 @@ func (c *Conn) waitOutput() {
 	if c.dirty {
 		return
 	}
-	c.dirty = true
-	c.nextDirty = s.dirty
-	s.dirty = c
-	if s.dirtyTail == nil {
-		s.dirtyTail = c
+	if s.serving != nil {
+		s.serving.pushFront(c)
+	} else {
+		s.dirty.pushBack(c)
 	}
 }
 

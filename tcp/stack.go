@@ -197,9 +197,10 @@ type Stack struct {
 	sndPool   bufPool
 	rcvPool   bufPool
 	wheel     wheel
-	dirty     *Conn // connections with output to do, oldest first, linked by nextDirty
-	dirtyTail *Conn
-	blocked   bool // Output is busy: the rest of the dirty list waits for the next Flush
+	dirty     connList  // connections with output to do since the last Flush
+	backlog   connList  // connections whose output found the Output busy at a Flush
+	blocked   bool      // Output is busy: the rest waits for the next Flush
+	serving   *connList // the list Flush is taking connections from
 	isn       *ISNGen
 	cookies   *Cookies
 	nextPort  uint16
@@ -504,27 +505,47 @@ func (s *Stack) NextDeadline() int64 { return s.wheel.next() }
 
 // Flush sends what connections queued during this iteration: data, ACKs,
 // FINs. Call once per poll iteration, after input, timers and
-// applications (Advance ends with it); not from a handler callback. When
-// the Output is busy (its TX queue full) Flush stops: the connections not
-// served yet keep their place and go first at the next Flush, so that a
-// burst of output larger than the device's ring (a million connections
-// closed at once) goes out over several polls instead of being dropped
-// and waiting for retransmission timeouts. It then recycles the
+// applications (Advance ends with it); not from a handler callback.
+//
+// When the Output is busy (its TX queue full) Flush stops, and the
+// connections not served keep their place in a backlog for the next
+// Flush: a burst of output larger than the device's ring (a million
+// connections closed at once) goes out over several polls instead of
+// being dropped and waiting for retransmission timeouts. Each Flush
+// serves a few of the backlog first (so that it moves even when the
+// iteration's own output fills the queue), then what this iteration
+// queued (answers to what just arrived: their peers time them, and
+// behind a long backlog they would wait past the peers' retransmission
+// timeouts), then the rest of the backlog; what is left of this
+// iteration's goes at the head of the backlog. It then recycles the
 // connections that ended during the iteration.
 func (s *Stack) Flush(now int64) {
 	if s.depth != 0 {
 		reentered()
 	}
 	s.blocked = false
-	for s.dirty != nil && !s.blocked {
-		c := s.popDirty()
-		c.output(now) // nothing for a connection that ended since it queued
+	s.serving = &s.backlog
+	for i := 0; i < backlogFirst && s.backlog.head != nil && !s.blocked; i++ {
+		s.backlog.pop().output(now)
 	}
+	s.serving = &s.dirty
+	for s.dirty.head != nil && !s.blocked {
+		s.dirty.pop().output(now) // nothing for a connection that ended since it queued
+	}
+	s.serving = &s.backlog
+	for s.backlog.head != nil && !s.blocked {
+		s.backlog.pop().output(now)
+	}
+	s.serving = nil
+	// What the busy Output left of this iteration's goes first next
+	// time, answers before the bulk.
+	s.dirty.appendList(&s.backlog)
+	s.backlog, s.dirty = s.dirty, connList{}
 	if len(s.released) > 0 {
 		kept := s.released[:0]
 		for _, c := range s.released {
 			if c.dirty {
-				// Still on the dirty list (Flush stopped before it):
+				// Still in the backlog (Flush stopped before it):
 				// recycled once the list has let go of it.
 				kept = append(kept, c)
 				continue
@@ -537,20 +558,61 @@ func (s *Stack) Flush(now int64) {
 	}
 }
 
+// backlogFirst is how many connections of the backlog each Flush serves
+// before the iteration's own output.
+const backlogFirst = 16
+
 // Backlogged reports whether connections wait with output the Output had
 // no room for at the last Flush: the caller should poll again soon, not
 // idle.
-func (s *Stack) Backlogged() bool { return s.dirty != nil }
+func (s *Stack) Backlogged() bool { return s.backlog.head != nil || s.dirty.head != nil }
 
-// popDirty takes the oldest connection off the dirty list.
-func (s *Stack) popDirty() *Conn {
-	c := s.dirty
-	if s.dirty = c.nextDirty; s.dirty == nil {
-		s.dirtyTail = nil
+// connList is a first-in first-out list of connections with output to
+// do, linked through Conn.nextDirty; Conn.dirty says a connection is on
+// one.
+type connList struct{ head, tail *Conn }
+
+func (l *connList) pushBack(c *Conn) {
+	c.dirty = true
+	if l.tail == nil {
+		l.head = c
+	} else {
+		l.tail.nextDirty = c
+	}
+	l.tail = c
+}
+
+func (l *connList) pushFront(c *Conn) {
+	c.dirty = true
+	c.nextDirty = l.head
+	l.head = c
+	if l.tail == nil {
+		l.tail = c
+	}
+}
+
+func (l *connList) pop() *Conn {
+	c := l.head
+	if l.head = c.nextDirty; l.head == nil {
+		l.tail = nil
 	}
 	c.nextDirty = nil
 	c.dirty = false
 	return c
+}
+
+// appendList moves o's connections to l's end.
+func (l *connList) appendList(o *connList) {
+	if o.head == nil {
+		return
+	}
+	if l.tail == nil {
+		l.head = o.head
+	} else {
+		l.tail.nextDirty = o.head
+	}
+	l.tail = o.tail
+	o.head, o.tail = nil, nil
 }
 
 // cookieBuckets is the number of per-source budgets for SYN cookies:

@@ -422,6 +422,10 @@ func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
 	l.Close()
 }
 
+// closeDrain bounds how long Close waits for the device to take the
+// resets of the connections it aborts.
+const closeDrain = 500 * time.Millisecond
+
 // pollGap is the time between two polls beyond which PollGaps counts.
 const pollGap = int64(time.Millisecond)
 
@@ -432,6 +436,14 @@ const pollGap = int64(time.Millisecond)
 func (l *Lcore) Close() {
 	if l.tcp.AbortAll(l.now) > 0 {
 		l.tcp.Advance(l.now) // the resets go out with the rest
+		// More resets than the TX ring holds (a million connections)
+		// wait in TCP: give the device a while to take them.
+		for start := time.Now(); l.tcp.Backlogged() && time.Since(start) < closeDrain; {
+			for _, q := range l.queues {
+				q.Flush()
+			}
+			l.tcp.Flush(l.now)
+		}
 	}
 	for _, p := range l.pending {
 		l.queues[l.cfg.Ifaces[p.port].queue].Free(p.buf)

@@ -5,8 +5,27 @@ package tcp
 func tsClock(now int64) uint32 { return uint32(now / 1e6) }
 
 // sendControl sends a segment without data outside any connection's
-// sequence accounting: resets, SYN-cookie SYN-ACKs.
+// sequence accounting: resets, SYN-cookie SYN-ACKs. A reset the Output
+// is too busy for waits for the next Flush (up to ctlWaitMax of them): it
+// may be all its connection leaves behind, and a peer that never gets
+// it keeps the connection. A SYN-ACK does not wait: the peer's SYN
+// comes again.
 func (s *Stack) sendControl(id *FourTuple, seq, ack Seq, flags Flags, wnd uint16, opts *Options) {
+	if s.emitControl(id, seq, ack, flags, wnd, opts) {
+		return
+	}
+	if opts == nil && s.out.Busy() && len(s.ctlWait) < ctlWaitMax {
+		s.blocked = true
+		s.C[OutputWaits]++
+		s.ctlWait = append(s.ctlWait, ctlSegment{id: *id, seq: seq, ack: ack, flags: flags})
+		return
+	}
+	s.C[DropNoBuffer]++
+}
+
+// emitControl builds and sends a control segment; false when the Output
+// had no buffer.
+func (s *Stack) emitControl(id *FourTuple, seq, ack Seq, flags Flags, wnd uint16, opts *Options) bool {
 	seg := Segment{SrcPort: id.LocalPort, DstPort: id.RemotePort, Seq: seq, Ack: ack, Flags: flags, Window: wnd}
 	if opts != nil {
 		seg.Opts = *opts
@@ -17,12 +36,41 @@ func (s *Stack) sendControl(id *FourTuple, seq, ack Seq, flags Flags, wnd uint16
 	s.ctlID = *id
 	tok, b, ok := s.out.Alloc(&s.ctlID, n)
 	if !ok {
-		s.C[DropNoBuffer]++
-		return
+		return false
 	}
 	seg.EncodeHeader(b)
 	s.out.Send(tok, &s.ctlID, n)
 	s.C[SegsOut]++
+	return true
+}
+
+// ctlSegment is a reset waiting for the Output's room.
+type ctlSegment struct {
+	id       FourTuple
+	seq, ack Seq
+	flags    Flags
+}
+
+// ctlWaitMax bounds the resets waiting for the Output's room: beyond it
+// they are dropped (DropNoBuffer), as the peer's next segment draws
+// another.
+const ctlWaitMax = 4096
+
+// sendWaitingControl sends the resets that waited, oldest first, until the
+// Output is busy again.
+func (s *Stack) sendWaitingControl() {
+	sent := 0
+	for _, w := range s.ctlWait {
+		if !s.emitControl(&w.id, w.seq, w.ack, w.flags, 0, nil) {
+			if s.out.Busy() {
+				s.blocked = true
+				break
+			}
+			s.C[DropNoBuffer]++
+		}
+		sent++
+	}
+	s.ctlWait = s.ctlWait[:copy(s.ctlWait, s.ctlWait[sent:])]
 }
 
 // sendRST resets the connection from its side (ABORT, data after close).

@@ -197,10 +197,11 @@ type Stack struct {
 	sndPool   bufPool
 	rcvPool   bufPool
 	wheel     wheel
-	dirty     connList  // connections with output to do since the last Flush
-	backlog   connList  // connections whose output found the Output busy at a Flush
-	blocked   bool      // Output is busy: the rest waits for the next Flush
-	serving   *connList // the list Flush is taking connections from
+	dirty     connList     // connections with output to do since the last Flush
+	backlog   connList     // connections whose output found the Output busy at a Flush
+	blocked   bool         // Output is busy: the rest waits for the next Flush
+	serving   *connList    // the list Flush is taking connections from
+	ctlWait   []ctlSegment // resets the busy Output refused, for the next Flush
 	isn       *ISNGen
 	cookies   *Cookies
 	nextPort  uint16
@@ -524,6 +525,9 @@ func (s *Stack) Flush(now int64) {
 		reentered()
 	}
 	s.blocked = false
+	if len(s.ctlWait) > 0 {
+		s.sendWaitingControl()
+	}
 	s.serving = &s.backlog
 	for i := 0; i < backlogFirst && s.backlog.head != nil && !s.blocked; i++ {
 		s.backlog.pop().output(now)
@@ -565,7 +569,9 @@ const backlogFirst = 16
 // Backlogged reports whether connections wait with output the Output had
 // no room for at the last Flush: the caller should poll again soon, not
 // idle.
-func (s *Stack) Backlogged() bool { return s.backlog.head != nil || s.dirty.head != nil }
+func (s *Stack) Backlogged() bool {
+	return s.backlog.head != nil || s.dirty.head != nil || len(s.ctlWait) > 0
+}
 
 // connList is a first-in first-out list of connections with output to
 // do, linked through Conn.nextDirty; Conn.dirty says a connection is on

@@ -508,6 +508,24 @@ func TestBusyOutput(t *testing.T) {
 		f.expect(Segment{Flags: FlagSYN, Seq: f.iss, Window: 65535, Opts: f.ourSYNOpts(peerOpts{}, true)})
 		f.counter(Timeouts, 0)
 	})
+	t.Run("reset", func(t *testing.T) {
+		f := established(t, Config{}, optsNone)
+		f.out.busy = true
+		f.c.Abort()
+		f.flush()
+		f.expectNothing()
+		f.counter(OutputWaits, 1)
+		f.counter(DropNoBuffer, 0)
+		if !f.s.Backlogged() {
+			t.Fatal("Backlogged is false with a reset waiting")
+		}
+		f.out.busy = false
+		f.poll(fxStep)
+		f.expect(Segment{Flags: FlagRST, Seq: f.u})
+		if f.s.Backlogged() {
+			t.Fatal("Backlogged after the reset went out")
+		}
+	})
 	t.Run("order", func(t *testing.T) {
 		f := newFixture(t, Config{})
 		ports := []uint16{40001, 40002, 40003}

@@ -424,7 +424,7 @@ func (l *Lcore) Run(stop *atomic.Bool, clock func() int64) {
 
 // closeDrain bounds how long Close waits for the device to take the
 // resets of the connections it aborts.
-const closeDrain = 500 * time.Millisecond
+const closeDrain = time.Second
 
 // pollGap is the time between two polls beyond which PollGaps counts.
 const pollGap = int64(time.Millisecond)

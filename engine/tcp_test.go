@@ -426,17 +426,11 @@ func TestNeighbourRefreshedInUse(t *testing.T) {
 	}
 }
 
-// TestCloseManyAtOnce: 2,000 connections closed by the client in one
-// poll, over devices that take 32 frames a poll (TxMax, as a full TX
-// ring refuses the rest) and receive 32 (Burst): TCP holds back what
-// the queue has no room for and sends it at the next polls
-// (tcp_output_waits) instead of losing it, so every FIN and every answer
-// goes out within a few hundred polls, nothing is dropped for a full
-// queue, and no retransmission timer fires. Dropping them instead left
-// each lost FIN to a retransmission timeout (at least 200 ms, then
-// backing off): 1,000,000 closed at once over net_memif took over 60 s.
-func TestCloseManyAtOnce(t *testing.T) {
-	const n = 2000
+// openMany opens n connections from a client host to a server host's
+// echo service over queues that take 32 frames a poll (TxMax) and
+// receive 32 (Burst), with a 2 ms minimum retransmission timeout.
+func openMany(t *testing.T, n int) (a, b *MemHost, k *MemLink, cls []*MemClient) {
+	t.Helper()
 	ca := hostConfig(macA, ourIP, nil, 4<<10, n)
 	cb := hostConfig(macB, peerIP, []TCPService{{Port: 7, New: newEcho}}, 4<<10, n)
 	// Retransmission timeouts shorter than the closing takes (2 ms
@@ -444,12 +438,12 @@ func TestCloseManyAtOnce(t *testing.T) {
 	// once: the answers to what arrives must not wait behind the
 	// backlog of FINs, or the peers time them out.
 	ca.TCP.MinRTO, cb.TCP.MinRTO = 2*time.Millisecond, 2*time.Millisecond
-	a, b := newHostWith(ca), newHostWith(cb)
+	a, b = newHostWith(ca), newHostWith(cb)
 	for _, h := range []*MemHost{a, b} {
 		h.Q.TxMax = h.Q.Burst
 	}
-	k := &MemLink{A: a, B: b, Now: int64(time.Second)}
-	cls := make([]*MemClient, n)
+	k = &MemLink{A: a, B: b, Now: int64(time.Second)}
+	cls = make([]*MemClient, n)
 	for i := range cls {
 		cls[i] = &MemClient{Discard: true}
 	}
@@ -480,6 +474,21 @@ func TestCloseManyAtOnce(t *testing.T) {
 		t.Fatalf("not all open: server holds %d of %d\nclient %v %v\nserver %v %v", b.L.TCP().Conns(), n, a.L.Counters(), a.L.TCP().C, b.L.Counters(), b.L.TCP().C)
 	}
 	k.Run(100, func() bool { return false }) // the last ACKs settle
+	return a, b, k, cls
+}
+
+// TestCloseManyAtOnce: 2,000 connections closed by the client in one
+// poll, over devices that take 32 frames a poll (TxMax, as a full TX
+// ring refuses the rest) and receive 32 (Burst): TCP holds back what
+// the queue has no room for and sends it at the next polls
+// (tcp_output_waits) instead of losing it, so every FIN and every answer
+// goes out within a few hundred polls, nothing is dropped for a full
+// queue, and no retransmission timer fires. Dropping them instead left
+// each lost FIN to a retransmission timeout (at least 200 ms, then
+// backing off): 1,000,000 closed at once over net_memif took over 60 s.
+func TestCloseManyAtOnce(t *testing.T) {
+	const n = 2000
+	a, b, k, cls := openMany(t, n)
 	before := [2]tcp.Counters{a.L.TCP().C, b.L.TCP().C}
 	for _, c := range cls {
 		c.Conn.Close()
@@ -526,4 +535,35 @@ func TestCloseManyAtOnce(t *testing.T) {
 	}
 	t.Logf("%d closed at once over a 32-frame queue: all done in %d polls (%.1f ms of virtual time), %d output waits on the client, %d on the server",
 		n, steps, float64(steps)*0.05, waits, b.L.TCP().C[tcp.OutputWaits]-before[1][tcp.OutputWaits])
+}
+
+// TestStopResetsAll: an lcore that stops with 6,000 connections open
+// resets every one, though its queue takes 32 frames at a time: the
+// resets wait in TCP (more than the 4,096 that may wait otherwise) and
+// Close hands them to the device as it takes them, so every peer learns
+// the connection is gone.
+func TestStopResetsAll(t *testing.T) {
+	const n = 6000
+	a, b, k, _ := openMany(t, n)
+	a.L.Close()
+	sent := a.Q.Sent()
+	if len(sent) != n {
+		t.Fatalf("the stopping lcore sent %d frames, want %d resets", len(sent), n)
+	}
+	for len(sent) > 0 {
+		m := min(len(sent), 256)
+		for _, f := range sent[:m] {
+			b.Q.Inject(f, k.Meta)
+		}
+		sent = sent[m:]
+		for range 8 {
+			b.L.Poll(k.Now)
+		}
+	}
+	if got := b.L.TCP().C[tcp.ResetsRcvd]; got != n || b.L.TCP().Conns() != 0 {
+		t.Fatalf("the server got %d resets and holds %d connections, want %d and 0", got, b.L.TCP().Conns(), n)
+	}
+	if d := a.L.TCP().C[tcp.DropNoBuffer]; d != 0 {
+		t.Errorf("%d resets dropped", d)
+	}
 }

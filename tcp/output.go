@@ -14,7 +14,7 @@ func (s *Stack) sendControl(id *FourTuple, seq, ack Seq, flags Flags, wnd uint16
 	if s.emitControl(id, seq, ack, flags, wnd, opts) {
 		return
 	}
-	if opts == nil && s.out.Busy() && len(s.ctlWait) < ctlWaitMax {
+	if opts == nil && s.out.Busy() && (len(s.ctlWait) < ctlWaitMax || s.stopping) {
 		s.blocked = true
 		s.C[OutputWaits]++
 		s.ctlWait = append(s.ctlWait, ctlSegment{id: *id, seq: seq, ack: ack, flags: flags})
@@ -53,7 +53,8 @@ type ctlSegment struct {
 
 // ctlWaitMax bounds the resets waiting for the Output's room: beyond it
 // they are dropped (DropNoBuffer), as the peer's next segment draws
-// another.
+// another. Not when the stack stops (AbortAll): then no next segment
+// would find anyone to answer it.
 const ctlWaitMax = 4096
 
 // sendWaitingControl sends the resets that waited, oldest first, until the

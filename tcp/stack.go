@@ -202,6 +202,7 @@ type Stack struct {
 	blocked   bool         // Output is busy: the rest waits for the next Flush
 	serving   *connList    // the list Flush is taking connections from
 	ctlWait   []ctlSegment // resets the busy Output refused, for the next Flush
+	stopping  bool         // AbortAll ran: every reset may wait
 	isn       *ISNGen
 	cookies   *Cookies
 	nextPort  uint16
@@ -347,12 +348,15 @@ var ErrStopped = errors.New("tcp: the stack stopped")
 
 // AbortAll resets every connection but those in TIME-WAIT, as a stack
 // that stops must: each handler hears Closed with ErrStopped. It returns
-// how many there were. Not from a handler callback.
+// how many there were. The resets the Output has no room for all wait
+// (Backlogged) for the Flushes that follow: a stopping stack's peers
+// should all learn it. Not from a handler callback.
 func (s *Stack) AbortAll(now int64) int {
 	if s.depth != 0 {
 		reentered()
 	}
 	s.now = now
+	s.stopping = true
 	var open []*Conn
 	s.conns.each(func(c *Conn) {
 		if c.state != TimeWait && c.state != Closed {

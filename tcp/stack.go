@@ -571,10 +571,10 @@ func (s *Stack) Flush(now int64) {
 const backlogFirst = 16
 
 // Backlogged reports whether connections wait with output the Output had
-// no room for at the last Flush: the caller should poll again soon, not
-// idle.
+// no room for at the last Flush, or timers wait to come down the wheel:
+// the caller should poll again soon, not idle.
 func (s *Stack) Backlogged() bool {
-	return s.backlog.head != nil || s.dirty.head != nil || len(s.ctlWait) > 0
+	return s.backlog.head != nil || s.dirty.head != nil || len(s.ctlWait) > 0 || s.wheel.descending()
 }
 
 // connList is a first-in first-out list of connections with output to

@@ -7,6 +7,9 @@ const (
 	wheelMask  = wheelSlots - 1
 	// wheelFireMax bounds the timers one advance fires (see advance).
 	wheelFireMax = 1024
+	// wheelDescentMax bounds the outer entries one advance brings down
+	// to the inner level (see advance).
+	wheelDescentMax = 8192
 )
 
 // wheel is the lcore's timing wheel: each connection is in at most one
@@ -28,9 +31,17 @@ type wheel struct {
 	count int
 	fired []*Conn
 	seen  int // entries advance has looked at, fired or not: what it costs
+	// The outer periods begun and not yet all brought down: descFrom to
+	// descTo; none when descFrom > descTo.
+	descFrom, descTo int64
+	refile           []*Conn // entries a descent sends back out, filed after it
 }
 
-func (w *wheel) init() { w.fired = make([]*Conn, 0, 256) }
+func (w *wheel) init() { w.fired = make([]*Conn, 0, 256); w.descFrom = 1 }
+
+// descending reports whether outer periods that have begun still hold
+// entries to bring down: advance has work even with no tick elapsed.
+func (w *wheel) descending() bool { return w.descFrom <= w.descTo }
 
 func (w *wheel) add(c *Conn, at int64) {
 	// The first tick that starts at or after at: advance visits a slot
@@ -95,8 +106,12 @@ func (w *wheel) remove(c *Conn) {
 // fire for each (fire may add connections again or release others).
 func (w *wheel) advance(now int64, fire func(*Conn)) {
 	to := now >> wheelShift
-	if w.count == 0 || to <= w.tick {
+	if w.count == 0 {
 		w.tick = max(w.tick, to)
+		w.descFrom, w.descTo = 1, 0
+		return
+	}
+	if to <= w.tick && !w.descending() {
 		return
 	}
 	w.fired = w.fired[:0]
@@ -109,7 +124,7 @@ func (w *wheel) advance(now int64, fire func(*Conn)) {
 	// TIME-WAIT in the same millisecond) fire over the next polls instead
 	// of holding the lcore for as long as all of them take (0.4 s for a
 	// million). done is the last tick whose slot was walked to its end.
-	done := to
+	done := max(to, w.tick)
 scan:
 	for t := from; t <= to; t++ {
 		for c := w.inner[t&wheelMask]; c != nil; {
@@ -127,38 +142,56 @@ scan:
 		}
 	}
 	// The outer periods begun up to done come down: what is due fires
-	// (or, when enough fired, waits in done's slot, walked again by the
-	// next advance), the rest goes to the inner level (or, beyond the
-	// outer turn, back out).
-	pFrom, pTo := w.tick>>wheelBits+1, done>>wheelBits
-	if pTo-pFrom >= wheelSlots {
-		pFrom = pTo - wheelSlots + 1
-	}
-	w.tick = done
-	deferred := false
-	for p := pFrom; p <= pTo; p++ {
-		c := w.outer[p&wheelMask]
-		w.outer[p&wheelMask] = nil // the list is walked detached: entries may come back to this slot
-		for c != nil {
-			w.seen++
-			next := c.wNext
-			c.wNext, c.wPrev = nil, nil
-			if c.wAt <= now && len(w.fired) < wheelFireMax {
-				c.wSlot = -1
-				w.count--
-				w.fired = append(w.fired, c)
-			} else if c.wAt <= now {
-				w.insert(c, done)
-				deferred = true
-			} else {
-				w.insert(c, (c.wAt+1<<wheelShift-1)>>wheelShift)
-			}
-			c = next
+	// (within the same bound), the rest goes to the inner level (or,
+	// beyond the outer turn, back out). At most wheelDescentMax entries
+	// an advance: a million deadlines in one period (TIME-WAIT after a
+	// million closed at once) come down over the next polls, not in one
+	// poll of tens of milliseconds. Entries still up there when their
+	// deadline passes fire when they come down, late by those polls, as
+	// the ones the fire bound holds back are.
+	if pFrom, pTo := w.tick>>wheelBits+1, done>>wheelBits; pFrom <= pTo {
+		if !w.descending() {
+			w.descFrom = pFrom
+		}
+		w.descTo = pTo
+		if w.descTo-w.descFrom >= wheelSlots {
+			w.descFrom = w.descTo - wheelSlots + 1
 		}
 	}
-	if deferred {
-		w.tick = done - 1
+	w.tick = done
+	budget := wheelDescentMax
+descent:
+	for ; w.descFrom <= w.descTo; w.descFrom++ {
+		head := &w.outer[w.descFrom&wheelMask]
+		for *head != nil {
+			c := *head
+			if budget == 0 || c.wAt <= now && len(w.fired) == wheelFireMax {
+				break descent // the rest next time
+			}
+			budget--
+			w.seen++
+			w.remove(c)
+			if c.wAt <= now {
+				c.wSlot = -1
+				w.fired = append(w.fired, c)
+				continue
+			}
+			w.count++ // remove counted it off the wheel
+			t := (c.wAt + 1<<wheelShift - 1) >> wheelShift
+			if t-w.tick >= wheelSlots {
+				// Beyond the outer turn: back out, after the walk (it
+				// may be this very slot).
+				w.refile = append(w.refile, c)
+				continue
+			}
+			w.insert(c, t)
+		}
 	}
+	for i, c := range w.refile {
+		w.refile[i] = nil
+		w.insert(c, (c.wAt+1<<wheelShift-1)>>wheelShift)
+	}
+	w.refile = w.refile[:0]
 	for i, c := range w.fired {
 		w.fired[i] = nil
 		fire(c)

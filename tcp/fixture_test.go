@@ -692,21 +692,32 @@ func (f *fixture) synAckOpts(o peerOpts) Options {
 // SYN-SENT, the SYN offering MSS, window scale, SACK and timestamps.
 func (f *fixture) synSent() {
 	f.t.Helper()
-	c, err := f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	f.connect()
 	f.flush()
-	f.c = c
-	f.id = c.ID()
 	if f.id.Local != fxLocal || f.id.Remote != fxRemote || f.id.RemotePort != fxSrvPort ||
 		f.id.LocalPort < f.s.cfg.PortMin || f.id.LocalPort > f.s.cfg.PortMax {
 		f.t.Fatalf("tuple %+v", f.id)
 	}
-	f.iss = f.peek().Seq
-	f.expect(Segment{Flags: FlagSYN, Seq: f.iss, Window: uint16(min(f.rcvSize(), 0xffff)), Opts: f.ourSYNOpts(peerOpts{}, true)})
+	f.expectSYN()
 	f.expectState(SynSent)
 	f.u = f.iss + 1
+}
+
+// connect opens the fixture's connection to the peer's listening port.
+func (f *fixture) connect() {
+	f.t.Helper()
+	c, err := f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.c, f.id = c, c.ID()
+}
+
+// expectSYN takes the stack's SYN, offering everything, and notes its ISN.
+func (f *fixture) expectSYN() {
+	f.t.Helper()
+	f.iss = f.peek().Seq
+	f.expect(Segment{Flags: FlagSYN, Seq: f.iss, Window: uint16(min(f.rcvSize(), 0xffff)), Opts: f.ourSYNOpts(peerOpts{}, true)})
 }
 
 // established is a fixture with a passively opened connection with the

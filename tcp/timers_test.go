@@ -438,16 +438,11 @@ func TestNoBuffer(t *testing.T) {
 	t.Run("SYN", func(t *testing.T) {
 		f := newFixture(t, Config{})
 		f.out.refuse = true
-		c, err := f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.c, f.id = c, c.ID()
+		f.connect()
 		f.counter(DropNoBuffer, 1)
 		f.out.refuse = false
 		f.waitTimer(time.Second)
-		f.iss = f.peek().Seq
-		f.expect(Segment{Flags: FlagSYN, Seq: f.iss, Window: 65535, Opts: f.ourSYNOpts(peerOpts{}, true)})
+		f.expectSYN()
 		f.send(Segment{Flags: FlagSYN | FlagACK, Seq: f.irs, Ack: f.iss + 1, Window: 65535, Opts: Options{MSS: 1460}})
 		f.negotiated(optsNone)
 		f.expect(Segment{Flags: FlagACK, Seq: f.iss + 1, Ack: f.irs + 1, Window: f.win})
@@ -471,11 +466,12 @@ func TestNoBuffer(t *testing.T) {
 // the first Flush that finds room sends it, with no timeout counted.
 // Connections are served in the order they asked.
 func TestBusyOutput(t *testing.T) {
-	t.Run("data and FIN", func(t *testing.T) {
+	// held runs act on a connection with the Output busy: nothing goes
+	// out, one wait is counted and nothing dropped.
+	held := func(t *testing.T, act func(f *fixture)) *fixture {
 		f := established(t, Config{}, optsNone)
 		f.out.busy = true
-		f.c.Write([]byte("x"))
-		f.c.CloseWrite()
+		act(f)
 		f.flush()
 		f.expectNothing()
 		f.counter(OutputWaits, 1)
@@ -483,6 +479,13 @@ func TestBusyOutput(t *testing.T) {
 		if !f.s.Backlogged() {
 			t.Fatal("Backlogged is false with a segment waiting")
 		}
+		return f
+	}
+	t.Run("data and FIN", func(t *testing.T) {
+		f := held(t, func(f *fixture) {
+			f.c.Write([]byte("x"))
+			f.c.CloseWrite()
+		})
 		f.poll(time.Second) // many polls, the queue still full
 		f.expectNothing()
 		f.out.busy = false
@@ -496,29 +499,15 @@ func TestBusyOutput(t *testing.T) {
 	t.Run("SYN", func(t *testing.T) {
 		f := newFixture(t, Config{})
 		f.out.busy = true
-		c, err := f.s.Connect(fxLocal, fxRemote, fxSrvPort, f.app, f.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.c, f.id = c, c.ID()
+		f.connect()
 		f.counter(OutputWaits, 1)
 		f.out.busy = false
 		f.poll(fxStep)
-		f.iss = f.peek().Seq
-		f.expect(Segment{Flags: FlagSYN, Seq: f.iss, Window: 65535, Opts: f.ourSYNOpts(peerOpts{}, true)})
+		f.expectSYN()
 		f.counter(Timeouts, 0)
 	})
 	t.Run("reset", func(t *testing.T) {
-		f := established(t, Config{}, optsNone)
-		f.out.busy = true
-		f.c.Abort()
-		f.flush()
-		f.expectNothing()
-		f.counter(OutputWaits, 1)
-		f.counter(DropNoBuffer, 0)
-		if !f.s.Backlogged() {
-			t.Fatal("Backlogged is false with a reset waiting")
-		}
+		f := held(t, func(f *fixture) { f.c.Abort() })
 		f.out.busy = false
 		f.poll(fxStep)
 		f.expect(Segment{Flags: FlagRST, Seq: f.u})

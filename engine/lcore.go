@@ -437,12 +437,14 @@ func (l *Lcore) Close() {
 	if l.tcp.AbortAll(l.now) > 0 {
 		l.tcp.Advance(l.now) // the resets go out with the rest
 		// More resets than the TX ring holds (a million connections)
-		// wait in TCP: give the device a while to take them.
+		// wait in TCP: give the device a while to take them. (Advance,
+		// not Flush alone: Backlogged also covers timers coming down the
+		// wheel, which only Advance moves.)
 		for start := time.Now(); l.tcp.Backlogged() && time.Since(start) < closeDrain; {
 			for _, q := range l.queues {
 				q.Flush()
 			}
-			l.tcp.Flush(l.now)
+			l.tcp.Advance(l.now)
 		}
 	}
 	for _, p := range l.pending {

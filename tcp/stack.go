@@ -528,6 +528,29 @@ func (s *Stack) Flush(now int64) {
 	if s.depth != 0 {
 		reentered()
 	}
+	if s.dirty.head != nil || s.backlog.head != nil || len(s.ctlWait) > 0 {
+		s.flushOutput(now)
+	}
+	if len(s.released) > 0 {
+		kept := s.released[:0]
+		for _, c := range s.released {
+			if c.dirty {
+				// Still in the backlog (Flush stopped before it):
+				// recycled once the list has let go of it.
+				kept = append(kept, c)
+				continue
+			}
+			c.Context, c.Tag = nil, 0
+			s.freeConns = append(s.freeConns, c)
+		}
+		clear(s.released[len(kept):])
+		s.released = kept
+	}
+}
+
+// flushOutput is Flush's sending: the waiting resets, the backlog and
+// this iteration's connections, in the order Flush describes.
+func (s *Stack) flushOutput(now int64) {
 	s.blocked = false
 	if len(s.ctlWait) > 0 {
 		s.sendWaitingControl()
@@ -547,22 +570,9 @@ func (s *Stack) Flush(now int64) {
 	s.serving = nil
 	// What the busy Output left of this iteration's goes first next
 	// time, answers before the bulk.
-	s.dirty.appendList(&s.backlog)
-	s.backlog, s.dirty = s.dirty, connList{}
-	if len(s.released) > 0 {
-		kept := s.released[:0]
-		for _, c := range s.released {
-			if c.dirty {
-				// Still in the backlog (Flush stopped before it):
-				// recycled once the list has let go of it.
-				kept = append(kept, c)
-				continue
-			}
-			c.Context, c.Tag = nil, 0
-			s.freeConns = append(s.freeConns, c)
-		}
-		clear(s.released[len(kept):])
-		s.released = kept
+	if s.dirty.head != nil {
+		s.dirty.appendList(&s.backlog)
+		s.backlog, s.dirty = s.dirty, connList{}
 	}
 }
 

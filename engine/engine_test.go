@@ -434,6 +434,74 @@ func TestPendingBound(t *testing.T) {
 	f.expectNoLeak()
 }
 
+// TestPendingManyHops: frames waiting for many next hops (a flood from
+// spoofed on-link addresses leaves arp.pending of them) get one request
+// per hop per retry, go out when their hop answers and are dropped at
+// their deadline; in between, polls do not go through them.
+func TestPendingManyHops(t *testing.T) {
+	const hops = 128
+	f := newFixture(t, ipv4.ChecksumCaps{})
+	f.l.cfg.ARPPending = hops
+	f.q = dev.NewMem(4*hops, 2048, ipv4.ChecksumCaps{})
+	f.l = NewLcore(0, f.l.cfg, []dev.Queue{f.q})
+	f.ctl.Lcores = []*Lcore{f.l}
+	hop := func(i int) ipv4.Addr { return peerIP + ipv4.Addr(10+i) }
+	requests := func() map[ipv4.Addr]int {
+		m := map[ipv4.Addr]int{}
+		for _, s := range f.q.Sent() {
+			if e := ipv4.Ethernet(s); e.Type() == ipv4.EtherTypeARP {
+				m[ipv4.ARP(e.Payload()).TargetAddr()]++
+			}
+		}
+		return m
+	}
+	for i := range hops {
+		b, data, n := f.outgoing(hop(i))
+		f.l.SendIPv4(b, data, n, 0, f.now)
+	}
+	f.l.Poll(f.now)
+	if m := requests(); len(m) != hops {
+		t.Fatalf("requests for %d hops, want %d", len(m), hops)
+	}
+	passes := f.l.pendingPass
+	for range 1000 {
+		f.now += int64(time.Millisecond) / 2
+		f.l.Poll(f.now)
+	}
+	if n := f.l.pendingPass - passes; n != 0 || len(f.q.Sent()) != 0 {
+		t.Errorf("half a retry interval of polls: %d passes through the pending frames, %d frames sent; want none", n, len(f.q.Sent()))
+	}
+	// The first hop answers: its frame goes out at the next poll.
+	f.exchange(dev.RxMeta{}, arpFrame(ipv4.ARPReply, peerMAC, hop(0), ourMAC, ourIP))
+	f.ctl.Tick(f.now)
+	if out := f.exchange(dev.RxMeta{}); len(out) != 1 || ipv4.Ethernet(out[0]).Dst() != peerMAC {
+		t.Fatalf("after the reply: sent %d frames, want the one that waited for it", len(out))
+	}
+	// Each retry asks every other hop once more; the third is the last.
+	for round := 2; round <= 3; round++ {
+		f.now += int64(time.Second)
+		f.l.Poll(f.now)
+		f.l.Poll(f.now) // sends what the first queued
+		m := requests()
+		if len(m) != hops-1 || m[hop(0)] != 0 {
+			t.Fatalf("retry %d: requests for %d hops (hop 0: %d), want %d", round, len(m), m[hop(0)], hops-1)
+		}
+		for a, n := range m {
+			if n != 1 {
+				t.Fatalf("retry %d: %d requests for %v", round, n, a)
+			}
+		}
+	}
+	f.now += int64(time.Second)
+	f.l.Poll(f.now)
+	f.expectCount(ARPRequestsOut, 3*hops-2)
+	f.expectCount(DropARPUnresolved, hops-1)
+	if len(f.l.pending) != 0 || len(f.l.pendingHops) != 0 {
+		t.Errorf("after the deadline: %d frames pending for %d hops", len(f.l.pending), len(f.l.pendingHops))
+	}
+	f.expectNoLeak()
+}
+
 func TestNoRoute(t *testing.T) {
 	f := newFixture(t, ipv4.ChecksumCaps{})
 	f.l.cfg.Ifaces[0].Gateway = 0

@@ -155,7 +155,11 @@ type Lcore struct {
 	now                int64
 
 	pending     []pendingPkt
-	refreshing  map[ipv4.Addr]int64 // next hops asked again before their entry expires: when they may be asked next
+	pendingHops map[ipv4.Addr]pendingHop // the next hops pending frames wait for
+	pendingVer  ipv4.NeighVersion        // the neighbour table at servicePending's last pass
+	pendingDue  int64                    // the earliest request or deadline after that pass
+	pendingPass int                      // servicePending's passes through the frames (tests)
+	refreshing  map[ipv4.Addr]int64      // next hops asked again before their entry expires: when they may be asked next
 	nextPublish int64
 	ipID        uint16
 	icmpTokens  int
@@ -166,12 +170,13 @@ type Lcore struct {
 // NewLcore builds lcore id's stack over its queues.
 func NewLcore(id int, cfg *Config, queues []dev.Queue) *Lcore {
 	l := &Lcore{
-		ID:      id,
-		cfg:     cfg,
-		queues:  queues,
-		learn:   spsc.New[Learned](256),
-		pending: make([]pendingPkt, 0, cfg.ARPPending),
-		ipID:    uint16(id) << 12,
+		ID:          id,
+		cfg:         cfg,
+		queues:      queues,
+		learn:       spsc.New[Learned](256),
+		pending:     make([]pendingPkt, 0, cfg.ARPPending),
+		pendingHops: make(map[ipv4.Addr]pendingHop),
+		ipID:        uint16(id) << 12,
 	}
 	for i := range cfg.Ifaces {
 		ifc := &cfg.Ifaces[i]
@@ -452,6 +457,7 @@ func (l *Lcore) Close() {
 		l.c[DropARPUnresolved]++
 	}
 	l.pending = l.pending[:0]
+	clear(l.pendingHops)
 	for _, q := range l.queues {
 		q.Flush()
 	}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"math"
+
 	"github.com/pmdstack/pmd/dev"
 	"github.com/pmdstack/pmd/ipv4"
 )
@@ -14,7 +16,13 @@ type pendingPkt struct {
 	off      dev.Offload
 	hop      ipv4.Addr
 	deadline int64 // drop after this
-	nextReq  int64 // next ARP request for hop
+}
+
+// pendingHop is the ARP schedule of a next hop that pending frames wait
+// for: one request per hop at a time, whatever the number of frames.
+type pendingHop struct {
+	nextReq int64 // the next request
+	frames  int   // frames waiting for it
 }
 
 // Route chooses the interface (its index in Config.Ifaces) and next hop
@@ -144,17 +152,20 @@ func (l *Lcore) sendVia(port int, hop ipv4.Addr, b dev.Buf, frame []byte, n int,
 	}
 	p := pendingPkt{port: port, buf: b, frame: frame, n: n, off: off, hop: hop,
 		deadline: now + int64(l.cfg.ARPTries)*int64(l.cfg.ARPRetry)}
+	if len(l.pending) == 0 {
+		l.pendingDue = p.deadline
+	}
 	// One request per hop at a time: a second packet to the same hop
 	// shares the first one's schedule.
-	p.nextReq = now
-	for i := range l.pending {
-		if l.pending[i].hop == hop {
-			p.nextReq = l.pending[i].nextReq
-			break
-		}
+	h, ok := l.pendingHops[hop]
+	if !ok {
+		l.requestARP(port, hop)
+		h.nextReq = now + int64(l.cfg.ARPRetry)
 	}
+	h.frames++
+	l.pendingHops[hop] = h
+	l.pendingDue = min(l.pendingDue, p.deadline, h.nextReq)
 	l.pending = append(l.pending, p)
-	l.servicePending(now)
 }
 
 // refresh asks a next hop in use for its address again once its entry is
@@ -183,34 +194,55 @@ func (l *Lcore) refresh(port int, hop ipv4.Addr, until, now int64) {
 const refreshHops = 4096
 
 // servicePending releases frames whose next hop is now known, requests the
-// others again when their retry is due, and drops those out of time.
+// others again when their retry is due, and drops those out of time. It
+// goes through the frames only when the neighbour table changed or a
+// request or deadline is due: a full queue (arp.pending frames for as many
+// hops, as a flood from spoofed addresses leaves behind) costs a poll
+// nothing in between.
 func (l *Lcore) servicePending(now int64) {
+	v := l.cfg.Neigh.Version() // before the lookups: a change during them makes another pass
+	if v == l.pendingVer && now < l.pendingDue {
+		return
+	}
+	l.pendingVer = v
+	l.pendingPass++
+	due := int64(math.MaxInt64)
 	keep := l.pending[:0]
 	for _, p := range l.pending {
 		q := l.queues[l.cfg.Ifaces[p.port].queue]
 		if mac, ok := l.cfg.Neigh.Lookup(p.hop, now); ok {
 			ipv4.Ethernet(p.frame).SetDst(mac)
 			l.send(q, p.buf, p.n, p.off)
+			l.unwait(p.hop)
 			continue
 		}
 		if now >= p.deadline {
 			l.drop(q, p.buf, DropARPUnresolved)
+			l.unwait(p.hop)
 			continue
 		}
-		if now >= p.nextReq {
+		h := l.pendingHops[p.hop]
+		if now >= h.nextReq {
 			l.requestARP(p.port, p.hop)
-			next := now + int64(l.cfg.ARPRetry)
-			for i := range l.pending { // the hop's other packets wait too
-				if l.pending[i].hop == p.hop {
-					l.pending[i].nextReq = next
-				}
-			}
-			p.nextReq = next
+			h.nextReq = now + int64(l.cfg.ARPRetry)
+			l.pendingHops[p.hop] = h
 		}
+		due = min(due, p.deadline, h.nextReq)
 		keep = append(keep, p)
 	}
 	clear(l.pending[len(keep):])
 	l.pending = keep
+	l.pendingDue = due
+}
+
+// unwait counts a frame that no longer waits for hop.
+func (l *Lcore) unwait(hop ipv4.Addr) {
+	h := l.pendingHops[hop]
+	if h.frames--; h.frames <= 0 {
+		delete(l.pendingHops, hop)
+		return
+	}
+	l.pendingHops[hop] = h
 }
 
 // requestARP broadcasts "who has hop" on interface port (RFC 826).

@@ -125,6 +125,7 @@ type Port struct {
 	started bool
 	rssOn   bool
 	rssKey  unsafe.Pointer
+	ring    *ringDrops // net_af_packet: the kernel's RX ring drops
 	// Notes say what the device could not do as asked, for the start-up
 	// summary.
 	Notes []string
@@ -188,6 +189,12 @@ func Open(devargs string) (*Port, error) {
 	}
 	for i := range p.MAC {
 		p.MAC[i] = byte(mac.addr_bytes[i])
+	}
+	if iface := afPacketIface(devargs); iface != "" {
+		var err error
+		if p.ring, err = openRingDrops(iface); err != nil {
+			p.Notes = append(p.Notes, fmt.Sprintf("the kernel's RX ring drops are not counted in rx_missed: %v", err))
+		}
 	}
 	return p, nil
 }
@@ -401,6 +408,9 @@ func (p *Port) Stop() error {
 // Close stops (if needed) and closes the device.
 func (p *Port) Close() error {
 	err := p.Stop()
+	if p.ring != nil {
+		p.ring.close()
+	}
 	if e := eal.Errno("rte_eth_dev_close", int(C.rte_eth_dev_close(C.uint16_t(p.ID)))); err == nil {
 		err = e
 	}
@@ -461,7 +471,7 @@ var StatFields = []StatField{
 	{"tx_packets", "Packets the device sent.", func(s *Stats) uint64 { return s.TxPackets }},
 	{"rx_bytes", "Bytes the device received.", func(s *Stats) uint64 { return s.RxBytes }},
 	{"tx_bytes", "Bytes the device sent.", func(s *Stats) uint64 { return s.TxBytes }},
-	{"rx_missed", "Packets the device dropped because its RX ring was full.", func(s *Stats) uint64 { return s.RxMissed }},
+	{"rx_missed", "Packets the device dropped because its RX ring was full (net_af_packet: the kernel's socket ring).", func(s *Stats) uint64 { return s.RxMissed }},
 	{"rx_errors", "Erroneous packets the device received.", func(s *Stats) uint64 { return s.RxErrors }},
 	{"tx_errors", "Packets the device failed to send.", func(s *Stats) uint64 { return s.TxErrors }},
 	{"rx_nombuf", "RX mbuf allocation failures of the device.", func(s *Stats) uint64 { return s.RxNoMbuf }},
@@ -497,6 +507,9 @@ func (p *Port) Stats() (Stats, error) {
 		RxBytes: uint64(s.ibytes), TxBytes: uint64(s.obytes),
 		RxMissed: uint64(s.imissed), RxErrors: uint64(s.ierrors), TxErrors: uint64(s.oerrors),
 		RxNoMbuf: uint64(s.rx_nombuf),
+	}
+	if p.ring != nil {
+		st.RxMissed += p.ring.read()
 	}
 	st.Queues = make([]QueueStats, min(len(p.queues), C.RTE_ETHDEV_QUEUE_STAT_CNTRS))
 	for i := range st.Queues {

@@ -14,11 +14,15 @@ import (
 )
 
 // lastTCP is pmd's last periodic tcp_total line as a map.
-func lastTCP(t *testing.T, out string) map[string]uint64 {
+func lastTCP(t *testing.T, out string) map[string]uint64 { return lastScope(t, out, "tcp_total") }
+
+// lastScope is pmd's last counter line of a scope ("tcp_total", "port0",
+// ...) as a map: empty if there is none yet.
+func lastScope(t *testing.T, out, scope string) map[string]uint64 {
 	t.Helper()
 	var line string
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "scope=tcp_total") {
+		if strings.Contains(l, "scope="+scope+" ") {
 			line = l
 		}
 	}

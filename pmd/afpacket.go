@@ -40,6 +40,18 @@ func afPacketIface(devargs string) string {
 	return ""
 }
 
+// WithRingSize gives a net_af_packet device a socket ring of desc frames
+// (framecnt) unless its devargs name one: the driver's own default, 512,
+// ignores the queue's descriptor count, and a lcore that loses its CPU for
+// a few milliseconds (to a flooder on the same CPU) lost a third of all
+// frames in front of it. Other devargs are returned as they are.
+func WithRingSize(devargs string, desc int) string {
+	if afPacketIface(devargs) == "" || strings.Contains(devargs, ",framecnt=") || desc <= 0 {
+		return devargs
+	}
+	return devargs + ",framecnt=" + strconv.Itoa(desc)
+}
+
 // openRingDrops finds this process's packet sockets bound to iface: the
 // ones the driver opened (one per queue pair). pmd opens no other packet
 // socket on it.

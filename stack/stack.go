@@ -576,7 +576,7 @@ func TCPConfig(cfg *config.Config) tcp.Config {
 func openPort(cfg *config.Config, i int, pools []*eal.Mempool, prss *pmd.RSS) (*pmd.Port, error) {
 	pc := cfg.Ports[i]
 	key := fmt.Sprintf("%s: port[%d]", cfg.File, i)
-	p, err := pmd.Open(pc.Device)
+	p, err := pmd.Open(pmd.WithRingSize(pc.Device, pc.RxDesc))
 	if err != nil {
 		return nil, fmt.Errorf("%s.device: %w", key, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -78,11 +79,11 @@ func (p *perSecond) window(from, to int) int64 {
 	return v[(len(v)-1)/2]
 }
 
-// peak is the highest count of seconds [from, to).
-func (p *perSecond) peak(from, to int) int64 {
-	var m int64
-	for s := from; s < to; s++ {
-		m = max(m, p.n[s].Load())
+// slowest is the lowest count of seconds [from, to).
+func (p *perSecond) slowest(from, to int) int64 {
+	m := p.n[from].Load()
+	for s := from + 1; s < to; s++ {
+		m = min(m, p.n[s].Load())
 	}
 	return m
 }
@@ -136,6 +137,20 @@ func TestSYNFlood(t *testing.T) {
 	// began. The peer's kernel reuses them as a busy client would.
 	run(t, "ip", "netns", "exec", tp.peerNS, "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1")
 	conf := strings.Replace(tp.conf("[0]", 1, tcpServices), `stats_interval = "0s"`, `stats_interval = "500ms"`, 1)
+	// The largest ring (net_af_packet's framecnt follows rx_desc): 4,096
+	// frames hold the 12 ms a flood sends while the flooder has the CPU.
+	// With 1,024 (the default) the kernel dropped 8% of all frames in
+	// front of pmd, with 512 (the driver's own default) 31%.
+	conf = strings.Replace(conf, "queues = 1\n", "queues = 1\nrx_desc = 4096\n", 1)
+	// To compare (README, Under attack): PMD_FLOOD_DEV=",framecnt=512"
+	// gives the socket ring net_af_packet's own default instead of the
+	// port's rx_desc, PMD_FLOOD_IDLE=poll|yield another idle mode.
+	if m := os.Getenv("PMD_FLOOD_DEV"); m != "" {
+		conf = strings.Replace(conf, "iface="+tp.pmdIf, "iface="+tp.pmdIf+m, 1)
+	}
+	if m := os.Getenv("PMD_FLOOD_IDLE"); m != "" {
+		conf = strings.Replace(conf, `idle = "sleep"`, `idle = "`+m+`"`, 1)
+	}
 	p := tp.startPMD(conf)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -163,6 +178,9 @@ func TestSYNFlood(t *testing.T) {
 		rx, missed := port["rx_packets"]-port0["rx_packets"], port["rx_missed"]-port0["rx_missed"]
 		t.Logf("pmd took %d frames, the kernel's ring in front of it dropped %d (%.0f%%); SYN cookies sent %d; retransmission timeouts %d",
 			rx, missed, 100*float64(missed)/float64(max(rx+missed, 1)), tcp["tcp_syn_cookies_sent"]-tcp0["tcp_syn_cookies_sent"], tcp["tcp_timeouts"]-tcp0["tcp_timeouts"])
+		if missed*10 > rx+missed {
+			t.Errorf("the ring of rx_desc = 4096 frames dropped %d of %d: is it the driver's 512?", missed, rx+missed)
+		}
 		heap, mbufs := lastMemory(t, p.output())
 		heaps = append(heaps, heap)
 		t.Logf("pmd's memory: Go heap %d KiB, %d mbufs in use (before the floods: %d KiB, %d mbufs)", heap>>10, mbufs, heap0>>10, mbufs0)
@@ -301,13 +319,15 @@ func synFlood(t *testing.T, tp *topo, flood, from string) {
 	if n := rrErrs.Load() + crrErrs.Load(); n != 0 {
 		t.Errorf("%d legitimate connections failed (rr %d, crr %d), the first: %v", n, rrErrs.Load(), crrErrs.Load(), firstErr.Load())
 	}
-	// pmd must serve during the flood. On this 2-CPU VM the flooder
-	// shares pmd's CPU, and the rate can fall to nothing for seconds (CI
-	// saw 16406, 60, 0, 0 over a flood from the client's own address,
-	// then 32114 at once after it; README, Under attack): the test asks
-	// for progress in the flood's busiest second, not its median.
-	if peak := rr.peak(before, before+flooding); b == 0 || peak == 0 {
-		t.Errorf("rr median %d/s before the flood, at most %d/s during: pmd stopped serving", b, peak)
+	// pmd must serve in every second of the flood. The flooder shares
+	// pmd's CPU on this 2-CPU VM, so the rate falls (here to 38-61% of
+	// before); it fell to nothing for seconds (CI saw 16406, 60, 0, 0)
+	// while the kernel's 512-frame ring dropped a third of all frames in
+	// front of pmd, the ARP queue's scan took a quarter of its CPU, and
+	// the clients' kernel walked a port range full of TIME-WAIT sockets
+	// (README, Under attack).
+	if slow := rr.slowest(before, before+flooding); b == 0 || slow*10 < b {
+		t.Errorf("rr median %d/s before the flood, %d/s in its slowest second: under a tenth", b, slow)
 	}
 	// Recovery: the second after the flood is not counted (the flooder's
 	// last frames and the peer's backlog drain), the rest is back.

@@ -25,19 +25,26 @@ type ringDrops struct {
 	drops uint64
 }
 
+// Devarg is the value of key in devargs ("net_af_packet0,iface=pmd0",
+// "iface" gives "pmd0"), and whether it is there.
+func Devarg(devargs, key string) (string, bool) {
+	_, args, _ := strings.Cut(devargs, ",")
+	for _, kv := range strings.Split(args, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 // afPacketIface is the iface of net_af_packet devargs, "" for other
 // devices.
 func afPacketIface(devargs string) string {
-	name, args, _ := strings.Cut(devargs, ",")
-	if !strings.HasPrefix(name, "net_af_packet") {
+	if !strings.HasPrefix(devargs, "net_af_packet") {
 		return ""
 	}
-	for _, kv := range strings.Split(args, ",") {
-		if v, ok := strings.CutPrefix(kv, "iface="); ok {
-			return v
-		}
-	}
-	return ""
+	iface, _ := Devarg(devargs, "iface")
+	return iface
 }
 
 // WithRingSize gives a net_af_packet device a socket ring of desc frames
@@ -46,7 +53,7 @@ func afPacketIface(devargs string) string {
 // a few milliseconds (to a flooder on the same CPU) lost a third of all
 // frames in front of it. Other devargs are returned as they are.
 func WithRingSize(devargs string, desc int) string {
-	if afPacketIface(devargs) == "" || strings.Contains(devargs, ",framecnt=") || desc <= 0 {
+	if _, given := Devarg(devargs, "framecnt"); afPacketIface(devargs) == "" || given || desc <= 0 {
 		return devargs
 	}
 	return devargs + ",framecnt=" + strconv.Itoa(desc)

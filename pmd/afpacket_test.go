@@ -22,4 +22,10 @@ func TestWithRingSize(t *testing.T) {
 	if got := afPacketIface("net_af_packet1,qpairs=2,iface=veth3"); got != "veth3" {
 		t.Errorf("afPacketIface = %q, want veth3", got)
 	}
+	if v, ok := Devarg("net_tap9,iface=pmdk0,mac=02:00:00:00:00:01", "mac"); !ok || v != "02:00:00:00:00:01" {
+		t.Errorf("Devarg mac = %q, %v", v, ok)
+	}
+	if _, ok := Devarg("net_tap9,iface=pmdk0,xmac=1", "mac"); ok {
+		t.Errorf("Devarg found mac in xmac")
+	}
 }

@@ -601,11 +601,11 @@ func openPort(cfg *config.Config, i int, pools []*eal.Mempool, prss *pmd.RSS) (*
 func openException(cfg *config.Config, i int, mac ipv4.MAC, pools []*eal.Mempool) (*pmd.Port, error) {
 	key := fmt.Sprintf("%s: port[%d].exception", cfg.File, i)
 	devargs := cfg.Ports[i].Exception
-	if !strings.Contains(devargs, ",mac=") {
+	if _, ok := pmd.Devarg(devargs, "mac"); !ok {
 		devargs += ",mac=" + mac.String()
 	}
 	n := len(cfg.EAL.Lcores)
-	if strings.HasPrefix(devargs, "net_virtio_user") && !strings.Contains(devargs, ",queues=") {
+	if _, ok := pmd.Devarg(devargs, "queues"); strings.HasPrefix(devargs, "net_virtio_user") && !ok {
 		devargs += ",queues=" + strconv.Itoa(n) // virtio-user offers one queue pair unless told
 	}
 	p, err := pmd.Open(devargs)

@@ -83,9 +83,17 @@ drop = 0
 		}
 	}
 
+	// The lcore publishes its counters every 10 ms: the handshakes and
+	// echoes above can all fit between two publications (CI once saw 3
+	// passive opens and 6 packets), so ask again until they show.
 	var snap ctlSnapshot
-	if err := json.Unmarshal([]byte(pmdCtl(t, sock, "stats", "-once", "-json")), &snap); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := json.Unmarshal([]byte(pmdCtl(t, sock, "stats", "-once", "-json")), &snap); err != nil {
+			t.Fatal(err)
+		}
+		if snap.Total.Counters["tcp_passive_opens"] >= 4 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(snap.Lcores) != 1 || snap.Total.Conns != 4 || snap.Total.Counters["tcp_passive_opens"] != 4 || snap.Total.Counters["rx_packets"] == 0 || snap.Memory.Mbufs == 0 {
 		t.Errorf("pmd stats -once -json: %+v; want 1 lcore, 4 connections and 4 passive opens", snap)

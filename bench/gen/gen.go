@@ -190,9 +190,12 @@ func (g *Gen) Poll(_ *engine.Lcore, now int64) {
 }
 
 // closeReopen is -reopen on this lcore: once Closing is set, every
-// connection stops its requests and is closed, all in this poll (TIME-WAIT
-// holds them here afterwards); once Reopening is set, they open again as
-// at the start, paced by OpenRate, and stay idle.
+// connection stops its requests and sends its FIN, all in this poll; the
+// read side stays open for the responses still on their way (a full
+// close would answer them with a reset, as a closed socket does), and the
+// peer's FIN closes it (PeerClosed), into TIME-WAIT here. Once Reopening
+// is set, they open again as at the start, paced by OpenRate, and stay
+// idle.
 func (g *Gen) closeReopen(now int64) {
 	if !g.closed {
 		g.closed = true
@@ -200,7 +203,7 @@ func (g *Gen) closeReopen(now int64) {
 			gc := &g.conns[i]
 			gc.active = false
 			if gc.c != nil {
-				gc.c.Close()
+				gc.c.CloseWrite()
 			}
 		}
 		// No window moves or starts again.

@@ -20,6 +20,10 @@ type Mem struct {
 	// device's TX ring does: Send drops beyond it (QueueStats.TxFull) and
 	// CanSend says so. 0: no bound.
 	TxMax int
+	// Trusted is pmd's trusted link (port.trusted_link): Caps claims
+	// every checksum and none is computed, here or by a device; the
+	// receiver, told they are good (RxMeta), verifies none either.
+	Trusted bool
 }
 
 // MemPool is the buffers of one or more Mem queues: queues that share a
@@ -161,7 +165,9 @@ func (m *Mem) Flush() {
 			m.out = append(m.out, nil)
 		}
 		f := append(m.out[m.nout][:0], m.buf(t.b)[:t.n]...)
-		fillOffloads(f, t.o)
+		if !m.Trusted {
+			fillOffloads(f, t.o)
+		}
 		if tci := t.o.TCI(); tci != 0 {
 			// Tagged in software, after the checksums, as a device does.
 			tagged := appendTagged(m.tagged[:0], f, tci)

@@ -11,7 +11,8 @@ import (
 
 // TestMemFillsOffloadedTCPChecksum: a segment sent with its pseudo-header
 // sum in the checksum field and OffTCPCksum leaves Mem with the checksum
-// completed, as a device that offloads it would send it.
+// completed, as a device that offloads it would send it; a trusted link
+// leaves it as it is.
 func TestMemFillsOffloadedTCPChecksum(t *testing.T) {
 	src, dst := ipv4.AddrFrom4([4]byte{198, 18, 0, 1}), ipv4.AddrFrom4([4]byte{198, 18, 0, 2})
 	caps := ipv4.ChecksumCaps{IPv4Tx: true, TCPTx: true}
@@ -42,6 +43,20 @@ func TestMemFillsOffloadedTCPChecksum(t *testing.T) {
 	ip := ipv4.IPv4(out[0][ipv4.EthernetHeaderLen:])
 	if ip.Check() != nil || !tcp.Header(ip.Payload()).ChecksumValid(src, dst) {
 		t.Errorf("sent segment's checksum is not valid: %x", out[0])
+	}
+
+	// A trusted link computes none: the frame leaves as it was sent.
+	m.Trusted = true
+	b, data, _ = m.Alloc()
+	data = data[:len(frame)]
+	copy(data, frame)
+	seg = tcp.Header(data[ipv4.EthernetHeaderLen+ipv4.IPv4MinHeaderLen:])
+	seg.SetPseudoChecksum(src, dst)
+	want := bytes.Clone(data)
+	m.Send(b, len(frame), (dev.OffTCPCksum | dev.OffIPv4Cksum).WithL3Len(ipv4.IPv4MinHeaderLen))
+	m.Flush()
+	if out := m.Sent(); len(out) != 2 || !bytes.Equal(out[1], want) {
+		t.Errorf("a trusted link changed the frame: sent %x, want %x", out, want)
 	}
 }
 

@@ -34,27 +34,18 @@ var sectionOne = []struct {
 // workloadPair is pmd bench's generator on one in-memory host and pmd's
 // services (echo, discard, chargen, http) on the other, over a trusted
 // link as in scripts/bench (no checksum computed or verified anywhere):
-// both ends of a section-1 workload in one thread. units reports the work done so far in the workload's unit:
-// transactions (rr, http), connections (crr) or KiB of payload (streams).
+// both ends of a section-1 workload in one thread. units reports the
+// work done so far in the workload's unit: transactions (rr, http),
+// connections (crr) or KiB of payload (streams).
 func workloadPair(tb testing.TB, w bench.Workload, conns int) (step func(), units func() uint64) {
-	trusted := ipv4.ChecksumCaps{IPv4Rx: true, UDPRx: true, TCPRx: true, IPv4Tx: true, UDPTx: true, TCPTx: true}
-	mk := func(mac ipv4.MAC, addr ipv4.Addr, svcs []engine.TCPService) *engine.MemHost {
-		return engine.NewMemHost(&engine.Config{
-			Ifaces:      []engine.Iface{{Name: "p0", MAC: mac, Prefix: ipv4.Prefix{Addr: addr, Bits: 24}}},
-			TCP:         tcp.Config{TWReuse: true}, // pmd's defaults otherwise, as in scripts/bench
-			TCPServices: svcs,
-			ARPPending:  512,
-		}, trusted)
-	}
 	resp := httpsvc.NewResponder(64)
-	a := mk(macA, ipA, nil)
-	b := mk(macB, ipB, []engine.TCPService{
+	a := memHost(macA, ipA, nil, tcp.Config{}, true) // pmd's defaults, as in scripts/bench
+	b := memHost(macB, ipB, []engine.TCPService{
 		{Port: 7, New: func(*engine.Lcore) tcp.Handler { return services.Echo{} }},
 		{Port: 9, New: func(*engine.Lcore) tcp.Handler { return services.Discard{} }},
 		{Port: 19, New: func(*engine.Lcore) tcp.Handler { return services.Chargen{} }},
 		{Port: 80, New: func(l *engine.Lcore) tcp.Handler { return services.NewHTTP(l, resp) }},
-	})
-	a.Q.Trusted, b.Q.Trusted = true, true
+	}, tcp.Config{}, true)
 	k := &engine.MemLink{A: a, B: b, Now: int64(time.Second), Tick: 5 * time.Microsecond,
 		Meta: dev.RxMeta{IPCksum: ipv4.RxCksumGood, L4Cksum: ipv4.RxCksumGood}}
 	var measuring, stopping, up atomic.Bool

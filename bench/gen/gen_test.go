@@ -18,13 +18,25 @@ var (
 	ipA, ipB   = ipv4.AddrFrom4([4]byte{198, 18, 0, 1}), ipv4.AddrFrom4([4]byte{198, 18, 0, 2})
 )
 
-func host(mac ipv4.MAC, addr ipv4.Addr, svcs []engine.TCPService) *engine.MemHost {
-	return engine.NewMemHost(&engine.Config{
+// memHost is an in-memory host for the generator or for pmd's services:
+// pmd's TCP defaults but cfg's, TIME-WAIT reuse as pmd bench's
+// configurations set it, and room for the SYNs of a first poll that wait
+// for the peer's address. trusted makes the link a trusted one
+// (port.trusted_link): no checksum computed or verified anywhere.
+func memHost(mac ipv4.MAC, addr ipv4.Addr, svcs []engine.TCPService, cfg tcp.Config, trusted bool) *engine.MemHost {
+	cfg.TWReuse = true
+	caps := ipv4.ChecksumCaps{}
+	if trusted {
+		caps = ipv4.ChecksumCaps{IPv4Rx: true, UDPRx: true, TCPRx: true, IPv4Tx: true, UDPTx: true, TCPTx: true}
+	}
+	h := engine.NewMemHost(&engine.Config{
 		Ifaces:      []engine.Iface{{Name: "p0", MAC: mac, Prefix: ipv4.Prefix{Addr: addr, Bits: 24}}},
-		TCP:         tcp.Config{SndBuf: 4 << 10, RcvBuf: 4 << 10, Buffers: 256, TWReuse: true},
+		TCP:         cfg,
 		TCPServices: svcs,
-		ARPPending:  256, // the first poll's SYNs wait for the address, none dropped
-	}, ipv4.ChecksumCaps{})
+		ARPPending:  512,
+	}, caps)
+	h.Q.Trusted = trusted
+	return h
 }
 
 // TestReopenWithResponsesInFlight: -reopen closes every connection at
@@ -34,8 +46,9 @@ func host(mac ipv4.MAC, addr ipv4.Addr, svcs []engine.TCPService) *engine.MemHos
 // here without an error, and all open again on the same tuples.
 func TestReopenWithResponsesInFlight(t *testing.T) {
 	const n = 100
-	a := host(macA, ipA, nil)
-	b := host(macB, ipB, []engine.TCPService{{Port: 7, New: func(*engine.Lcore) tcp.Handler { return services.Echo{} }}})
+	small := tcp.Config{SndBuf: 4 << 10, RcvBuf: 4 << 10, Buffers: 256}
+	a := memHost(macA, ipA, nil, small, false)
+	b := memHost(macB, ipB, []engine.TCPService{{Port: 7, New: func(*engine.Lcore) tcp.Handler { return services.Echo{} }}}, small, false)
 	k := &engine.MemLink{A: a, B: b, Now: int64(time.Second)}
 	var measuring, stopping, up, closing, reopening atomic.Bool
 	up.Store(true)

@@ -4,8 +4,10 @@
 // own memory, and how fast frames written on one CPU are copied out on the
 // other through a ring (what net_memif and any pair of pollers pay per
 // frame). scripts/bench prints it beside its figures, so that a run shows
-// which phase of a virtual machine it met: where the host places the two
-// vCPUs decides the cross-CPU figures and not the local one.
+// the state of the CPUs it met: on a virtual machine the cross-CPU
+// figures move with where the host runs the two vCPUs (here a cache
+// line's hand-over flips between about 55 and 250 ns from one second to
+// the next), which nothing in the guest shows otherwise.
 //
 //	cpuprobe -a 0 -b 1 -duration 1s
 //	cpuprobe -copies=false -duration 200ms

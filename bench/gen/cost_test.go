@@ -1,7 +1,11 @@
 package gen
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +20,8 @@ import (
 )
 
 // sectionOne is scripts/bench's section 1: each workload with its
-// connections, 64-byte messages.
+// connections, 64-byte messages (TestSectionOneIsBenchs keeps the two
+// lists alike).
 var sectionOne = []struct {
 	name  string
 	w     bench.Workload
@@ -123,5 +128,29 @@ func TestWorkloadPair(t *testing.T) {
 				t.Errorf("no %s progress in 1,000 steps", c.w.Unit())
 			}
 		})
+	}
+}
+
+// TestSectionOneIsBenchs: sectionOne lists the workloads of scripts/bench's
+// section 1, in its order, so that the instruction counts stand beside its
+// rates workload for workload.
+func TestSectionOneIsBenchs(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`for spec in ("rr 64 1"[^;]*); do`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("scripts/bench: section 1's list of workloads not found")
+	}
+	var ours []string
+	for _, c := range sectionOne {
+		ours = append(ours, fmt.Sprintf("%q", fmt.Sprintf("%s 64 %d", c.w, c.conns)))
+		if want := fmt.Sprintf("%s-%d", c.w, c.conns); c.name != want {
+			t.Errorf("benchmark %s: want the name %s", c.name, want)
+		}
+	}
+	if got := strings.Join(ours, " "); got != string(m[1]) {
+		t.Errorf("sectionOne is %s, scripts/bench's section 1 %s", got, m[1])
 	}
 }

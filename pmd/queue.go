@@ -24,6 +24,8 @@ type Queue struct {
 	caps    ipv4.ChecksumCaps
 	trusted bool // every frame's checksums count as good
 	flushAt int  // Send flushes once this many packets are queued
+	partial bool // the last Poll received less than a full burst
+	queued  int  // frames Send queued since the last Poll
 }
 
 var _ dev.Queue = (*Queue)(nil)
@@ -72,8 +74,10 @@ func mbuf(b dev.Buf) *C.struct_rte_mbuf {
 func handle(m *C.struct_rte_mbuf) dev.Buf { return dev.Buf(uintptr(unsafe.Pointer(m))) }
 
 // Poll flushes, frees, refills the allocation stash and receives a burst.
+// The burst's size sets how Send hands frames over until the next Poll.
 func (q *Queue) Poll() int {
 	n := int(C.pmd_q_poll_h(q.h))
+	q.partial, q.queued = n < int(q.c.burst), 0
 	q.rearm()
 	return n
 }
@@ -84,9 +88,32 @@ func (q *Queue) Flush() {
 	q.rearm()
 }
 
-// rearm sets when Send next flushes: two bursts after what a flush left
-// queued (see Send).
-func (q *Queue) rearm() { q.flushAt = int(q.c.ntx) + 2*int(q.c.burst) }
+// handover is how many frames Send gathers before it hands them to the
+// device, when queued frames have been queued since a poll that received
+// a partial burst (or none) or a full one:
+//
+//   - two bursts at a time as a rule: while they are still in the cache,
+//     not all at the next poll (a sender with a wide window queues
+//     hundreds in one poll), yet with one crossing into C for many;
+//   - a quarter burst at a time for the first burst's worth after a
+//     partial burst: the lcore has caught up, and its peer may be idle,
+//     waiting for the replies to what the burst brought. Handed over as
+//     they come, the first replies keep the peer busy while this lcore
+//     computes the rest; held for the next poll, connections in lockstep
+//     (rr, crr and http with 16 connections) take turns on the two CPUs
+//     of a pair, one working while the other waits (README, Performance).
+func handover(partial bool, queued, burst int) int {
+	if partial && queued < burst {
+		return max(1, burst/4)
+	}
+	return 2 * burst
+}
+
+// rearm sets when Send next flushes: a handover's worth of frames after
+// what a flush left queued (see Send).
+func (q *Queue) rearm() {
+	q.flushAt = int(q.c.ntx) + handover(q.partial, q.queued, int(q.c.burst))
+}
 
 // Packet is received packet i of the last Poll.
 func (q *Queue) Packet(i int) (dev.Buf, []byte, dev.RxMeta) {
@@ -147,12 +174,11 @@ func (q *Queue) Send(b dev.Buf, n int, o dev.Offload) {
 	c.txlen[c.ntx] = C.uint16_t(n)
 	c.txoff[c.ntx] = C.uint32_t(o)
 	c.ntx++
-	// A sender with a wide window queues hundreds of frames in one poll:
-	// hand them to the device two bursts at a time, while they are still
-	// in the cache, not all at the next poll. (An rr lcore sends about one
-	// burst per poll and keeps its single crossing into C per poll.) What
-	// the device refuses stays queued; the next attempt waits for two more
-	// bursts, not for the next packet.
+	q.queued++
+	// Hand the device what is queued as it gathers, not all at the next
+	// poll (handover says how much at a time). What the device refuses
+	// stays queued; the next attempt waits for another handover's worth,
+	// not for the next packet.
 	if int(c.ntx) >= q.flushAt {
 		q.Flush()
 	}

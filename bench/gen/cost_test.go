@@ -139,7 +139,7 @@ func TestSectionOneIsBenchs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`for spec in ("rr 64 1"[^;]*); do`).FindSubmatch(script)
+	m := regexp.MustCompile(`\nsection1=\(("rr 64 1"[^)]*)\)\n`).FindSubmatch(script)
 	if m == nil {
 		t.Fatal("scripts/bench: section 1's list of workloads not found")
 	}

@@ -89,8 +89,8 @@ func (q *Queue) Flush() {
 }
 
 // handover is how many frames Send gathers before it hands them to the
-// device, when queued frames have been queued since a poll that received
-// a partial burst (or none) or a full one:
+// device, given whether the last poll received a partial burst (or none)
+// and how many frames Send has queued since:
 //
 //   - two bursts at a time as a rule: while they are still in the cache,
 //     not all at the next poll (a sender with a wide window queues

@@ -24,7 +24,6 @@ type Queue struct {
 	caps    ipv4.ChecksumCaps
 	trusted bool // every frame's checksums count as good
 	flushAt int  // Send flushes once this many packets are queued
-	partial bool // the last Poll received less than a full burst
 	queued  int  // frames Send queued since the last Poll
 }
 
@@ -77,7 +76,7 @@ func handle(m *C.struct_rte_mbuf) dev.Buf { return dev.Buf(uintptr(unsafe.Pointe
 // The burst's size sets how Send hands frames over until the next Poll.
 func (q *Queue) Poll() int {
 	n := int(C.pmd_q_poll_h(q.h))
-	q.partial, q.queued = n < int(q.c.burst), 0
+	q.queued = 0
 	q.rearm()
 	return n
 }
@@ -112,7 +111,8 @@ func handover(partial bool, queued, burst int) int {
 // rearm sets when Send next flushes: a handover's worth of frames after
 // what a flush left queued (see Send).
 func (q *Queue) rearm() {
-	q.flushAt = int(q.c.ntx) + handover(q.partial, q.queued, int(q.c.burst))
+	c := q.c
+	q.flushAt = int(c.ntx) + handover(c.nrx < c.burst, q.queued, int(c.burst))
 }
 
 // Packet is received packet i of the last Poll.

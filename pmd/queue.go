@@ -11,6 +11,7 @@ import (
 
 	"github.com/pmdstack/pmd/dev"
 	"github.com/pmdstack/pmd/ipv4"
+	"github.com/pmdstack/pmd/prefetch"
 )
 
 // BurstMax is the largest burst a queue receives at once.
@@ -28,6 +29,10 @@ type Queue struct {
 }
 
 var _ dev.Queue = (*Queue)(nil)
+
+// prefetch.Write steps by the line DPDK was built for (compiles only when
+// the two agree).
+var _ = [1]struct{}{}[prefetch.LineSize-C.RTE_CACHE_LINE_SIZE]
 
 func newQueue(port, queue uint16, burst int, pool unsafe.Pointer, caps ipv4.ChecksumCaps, trusted bool, vlan VLANMode) *Queue {
 	c := (*C.struct_pmd_q)(C.calloc(1, C.sizeof_struct_pmd_q))
@@ -175,6 +180,15 @@ func (q *Queue) Send(b dev.Buf, n int, o dev.Offload) {
 	c.txoff[c.ntx] = C.uint32_t(o)
 	c.ntx++
 	q.queued++
+	// The next Alloc most likely writes a frame as long as this one (a
+	// stream's segments are all full). The refill asked for its headers'
+	// lines; ask for the rest now, so that lines another CPU read last
+	// (a zero-copy peer's copy of the frame before) change hands while
+	// this frame goes on its way, not at the payload copy's stores.
+	if i := c.nstash; i > 0 && n > C.PMD_STASH_PREFETCHED {
+		next := c.stashdata[i-1]
+		prefetch.Write(unsafe.Add(next, C.PMD_STASH_PREFETCHED), min(n, int(c.stashroom[i-1]))-C.PMD_STASH_PREFETCHED)
+	}
 	// Hand the device what is queued as it gathers, not all at the next
 	// poll (handover says how much at a time). What the device refuses
 	// stays queued; the next attempt waits for another handover's worth,

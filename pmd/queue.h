@@ -14,6 +14,9 @@
 #define PMD_TX_MAX 1024
 #define PMD_FREE_MAX 1024
 #define PMD_STASH 64
+/* The bytes of a fresh mbuf's data that pmd_q_refill prefetches for
+ * writing: the headers. Send asks for the rest of the next one. */
+#define PMD_STASH_PREFETCHED (2 * RTE_CACHE_LINE_SIZE)
 
 struct pmd_q {
 	uint16_t port, queue, burst;
@@ -131,8 +134,8 @@ static inline void pmd_q_refill(struct pmd_q *q)
 		q->stashroom[i] = rte_pktmbuf_tailroom(m);
 		/* Headers are written here next; an mbuf back from another
 		 * CPU (zero-copy devices) would miss on each one. */
-		pmd_prefetchw(q->stashdata[i]);
-		pmd_prefetchw((char *)q->stashdata[i] + RTE_CACHE_LINE_SIZE);
+		for (int o = 0; o < PMD_STASH_PREFETCHED; o += RTE_CACHE_LINE_SIZE)
+			pmd_prefetchw((char *)q->stashdata[i] + o);
 	}
 	q->nstash += want;
 }

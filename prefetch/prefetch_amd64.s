@@ -1,3 +1,4 @@
+#include "go_asm.h"
 #include "textflag.h"
 
 // func write(p unsafe.Pointer, n int)
@@ -9,8 +10,8 @@ loop:
 	JLE  done
 	// PREFETCHW (AX): 0F 0D /1, which Go's assembler has no name for.
 	BYTE $0x0F; BYTE $0x0D; BYTE $0x08
-	ADDQ $64, AX // LineSize
-	SUBQ $64, CX
+	ADDQ $const_LineSize, AX
+	SUBQ $const_LineSize, CX
 	JMP  loop
 done:
 	RET
